@@ -1,0 +1,40 @@
+/* WaveNet model files: safetensors (8-byte little-endian header length, JSON header,
+ * raw little-endian F32 tensors). The architecture and facts about the model live in
+ * the header's __metadata__ (string values, as safetensors requires):
+ *
+ *   "format": "priorsep.wavenet"   "version": "1"
+ *   "stacks", "layers", "kernel", "input_kernel", "residual", "skip", "hidden",
+ *   "cond", "mixtures": decimal integers;  "head": "categorical" | "mol"
+ *   "sample_rate": decimal integer (Hz);  "source": name of the source class
+ *   any other string keys are kept as they are (training recipe, notes).
+ *
+ * Loading trusts nothing in the file: sizes, offsets, dtypes, shapes (against the
+ * architecture), overlaps and values (all finite) are checked, and every failure names
+ * the file and the field. */
+#ifndef PRIORSEP_MODEL_FILE_H
+#define PRIORSEP_MODEL_FILE_H
+#include <stddef.h>
+#include "priorsep/error.h"
+#include "priorsep/wavenet.h"
+
+/* Largest model file accepted; real priors are a few MB. */
+#define PS_MODEL_FILE_MAX_BYTES ((size_t)1 << 30)
+
+typedef struct ps_model_info {
+    int sample_rate;
+    char source[64];
+} ps_model_info;
+
+/* Loads a model from a file / from memory (`name` is used in messages). On success
+ * returns the model and fills *info (info may be NULL); on failure returns NULL. */
+ps_wavenet *ps_model_load(const char *path, ps_model_info *info, ps_error *err);
+ps_wavenet *ps_model_load_memory(const void *data, size_t size, const char *name,
+                                 ps_model_info *info, ps_error *err);
+
+/* Writes the model atomically: to "<path>.tmp-XXXXXX" in the same folder, fsync, then
+ * rename over path. On any failure (full disk included) path is left untouched and the
+ * temporary file is removed. */
+int ps_model_save(const char *path, ps_wavenet *net, const ps_model_info *info,
+                  ps_error *err);
+
+#endif

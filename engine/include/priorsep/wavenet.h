@@ -1,0 +1,117 @@
+/* A causal WaveNet over raw samples: input causal conv -> stacks of gated residual
+ * layers with dilations 1, 2, ..., 2^(L-1) repeated B times -> ReLU, 1x1, ReLU, 1x1 head.
+ * An optional global conditioning vector (the noise level of the prior) is added inside
+ * every gate. Row t of the output parameterizes the distribution of sample t+1 given
+ * samples 0..t.
+ *
+ * Two execution modes compute the same function:
+ *   - full sequence: ps_wavenet_forward() over a batch of whole sequences;
+ *   - streaming: ps_wavenet_stream_process() frame by frame with a per-layer history
+ *     cache (Fast WaveNet), real-time safe. */
+#ifndef PRIORSEP_WAVENET_H
+#define PRIORSEP_WAVENET_H
+#include <stddef.h>
+#include <stdint.h>
+#include "priorsep/error.h"
+
+typedef enum ps_head_kind {
+    PS_HEAD_CATEGORICAL = 0, /* 256 logits over mu-law bins */
+    PS_HEAD_MOL = 1          /* mixture of logistics, 3 * mixtures values */
+} ps_head_kind;
+
+typedef struct ps_wavenet_config {
+    int stacks;       /* B: how often the dilation cycle repeats */
+    int layers;       /* L: residual layers per stack, dilations 1 .. 2^(L-1) */
+    int kernel;       /* kernel size of the dilated convs (>= 1) */
+    int input_kernel; /* kernel size of the input causal conv (>= 1) */
+    int residual;     /* residual channels */
+    int skip;         /* skip channels */
+    int hidden;       /* channels between the head's two 1x1 layers */
+    int cond;         /* size of the global conditioning vector (0 = none) */
+    ps_head_kind head;
+    int mixtures;     /* MoL components (ignored for the categorical head) */
+} ps_wavenet_config;
+
+/* Bounds a loader enforces: a config outside them is refused, whatever the file says. */
+#define PS_WAVENET_MAX_STACKS 16
+#define PS_WAVENET_MAX_LAYERS 16   /* dilation up to 2^15 */
+#define PS_WAVENET_MAX_KERNEL 8
+#define PS_WAVENET_MAX_CHANNELS 1024
+#define PS_WAVENET_MAX_COND 256
+#define PS_WAVENET_MAX_MIXTURES 64
+
+/* The reference prior R of the benchmarks: 2 x 10 layers, kernel 2, 32/32 channels,
+ * MoL head with 10 components. */
+ps_wavenet_config ps_wavenet_config_reference(void);
+
+/* 0 if the config is within the bounds above, else -1 with the offending field named. */
+int ps_wavenet_config_check(const ps_wavenet_config *cfg, ps_error *err);
+int ps_wavenet_out_dim(const ps_wavenet_config *cfg);        /* 256 or 3 * mixtures */
+int ps_wavenet_num_layers(const ps_wavenet_config *cfg);     /* stacks * layers */
+int ps_wavenet_dilation(const ps_wavenet_config *cfg, int layer);
+/* Samples of the past that output t depends on, t itself included. */
+int ps_wavenet_receptive_field(const ps_wavenet_config *cfg);
+/* Multiply-adds per output sample (convolutions, projections, head). */
+double ps_wavenet_macs_per_sample(const ps_wavenet_config *cfg);
+
+/* ---- the model: a config and all parameters in one contiguous block ---------------- */
+
+typedef struct ps_wavenet ps_wavenet;
+
+ps_wavenet *ps_wavenet_create(const ps_wavenet_config *cfg, ps_error *err); /* zeros */
+void ps_wavenet_destroy(ps_wavenet *net);
+const ps_wavenet_config *ps_wavenet_config_of(const ps_wavenet *net);
+float *ps_wavenet_params(ps_wavenet *net);
+size_t ps_wavenet_num_params(const ps_wavenet *net);
+/* Scaled uniform (fan-in) initialization, reproducible from the seed. */
+void ps_wavenet_init_random(ps_wavenet *net, uint64_t seed);
+
+/* Named tensors, in a fixed order, for model files. Names:
+ *   input.w [input_kernel, residual, 1]   input.b [residual]
+ *   layers.N.conv.w [kernel, 2*residual, residual]  layers.N.conv.b [2*residual]
+ *   layers.N.cond.w [2*residual, cond]     (only when cond > 0)
+ *   layers.N.res.w [residual, residual]    layers.N.res.b [residual]  (not the last layer)
+ *   layers.N.skip.w [skip, residual]       layers.N.skip.b [skip]
+ *   head.w1 [hidden, skip]  head.b1 [hidden]  head.w2 [out_dim, hidden]  head.b2 [out_dim]
+ * Weights are [out][in] (conv weights [tap][out][in]). */
+#define PS_TENSOR_MAX_RANK 4
+typedef struct ps_tensor_view {
+    char name[48];
+    int rank;
+    int64_t shape[PS_TENSOR_MAX_RANK];
+    size_t numel;
+    float *data; /* points into the model's parameter block */
+} ps_tensor_view;
+
+int ps_wavenet_num_tensors(const ps_wavenet *net);
+/* Fills *view for tensor i (0 <= i < num_tensors). */
+void ps_wavenet_tensor(ps_wavenet *net, int i, ps_tensor_view *view);
+
+/* ---- full-sequence mode ------------------------------------------------------------- */
+
+/* x: batch sequences of T samples each (row-major [batch][T]); cond: [batch][cfg.cond]
+ * or NULL when cfg.cond == 0; out: [batch][T][out_dim]. Sequences start from silence
+ * (zero past). Allocates its workspace; not for real-time use. */
+int ps_wavenet_forward(const ps_wavenet *net, const float *x, int batch, int T,
+                       const float *cond, float *out, ps_error *err);
+
+/* ---- streaming mode ----------------------------------------------------------------- */
+
+typedef struct ps_wavenet_stream ps_wavenet_stream;
+
+/* Sized for frames of 1 .. max_frame samples. The stream reads the model's parameters
+ * (the model must outlive it) and starts from silence with a zero conditioning vector. */
+ps_wavenet_stream *ps_wavenet_stream_create(const ps_wavenet *net, int max_frame,
+                                            ps_error *err);
+void ps_wavenet_stream_destroy(ps_wavenet_stream *st);
+/* Back to silence (clears the history cache). Real-time safe. */
+void ps_wavenet_stream_reset(ps_wavenet_stream *st);
+/* Sets the conditioning vector (cfg.cond floats). Real-time safe. */
+void ps_wavenet_stream_set_cond(ps_wavenet_stream *st, const float *cond);
+/* Feeds n samples (1 <= n <= max_frame) and writes n rows of out_dim values: row i is
+ * the distribution of the sample after x[i]. Real-time safe: no allocation, lock, I/O
+ * or system call; FTZ/DAZ are on for the duration of the call. */
+void ps_wavenet_stream_process(ps_wavenet_stream *st, const float *x, int n, float *out);
+int ps_wavenet_stream_max_frame(const ps_wavenet_stream *st);
+
+#endif

@@ -1,0 +1,74 @@
+#include "priorsep/heads.h"
+
+#include <math.h>
+
+static float max_of(const float *v, int n)
+{
+    float m = v[0];
+    for (int i = 1; i < n; i++)
+        if (v[i] > m) m = v[i];
+    return m;
+}
+
+static float logsumexp(const float *v, int n)
+{
+    float m = max_of(v, n), s = 0.0f;
+    for (int i = 0; i < n; i++) s += expf(v[i] - m);
+    return m + logf(s);
+}
+
+float ps_categorical_logprob(const float *logits, int n, int bin)
+{
+    return logits[bin] - logsumexp(logits, n);
+}
+
+int ps_categorical_sample(const float *logits, int n, ps_rng *rng)
+{
+    float m = max_of(logits, n), total = 0.0f;
+    for (int i = 0; i < n; i++) total += expf(logits[i] - m);
+    float u = ps_rng_uniform(rng) * total;
+    for (int i = 0; i < n; i++) {
+        u -= expf(logits[i] - m);
+        if (u <= 0.0f) return i;
+    }
+    return n - 1; /* rounding left a sliver above the last bin */
+}
+
+static float clamp_log_scale(float log_s)
+{
+    return log_s < PS_MOL_LOG_SCALE_MIN ? PS_MOL_LOG_SCALE_MIN : log_s;
+}
+
+/* log of the logistic density at x: -u - log s - 2 softplus(-u), u = (x - mu) / s,
+ * written with softplus so that neither tail overflows. */
+static float logistic_logpdf(float x, float mu, float log_s)
+{
+    float u = (x - mu) * expf(-log_s);
+    float softplus_neg_u = fmaxf(-u, 0.0f) + log1pf(expf(-fabsf(u)));
+    return -u - log_s - 2.0f * softplus_neg_u;
+}
+
+float ps_mol_logprob(const float *params, int K, float x)
+{
+    const float *logit = params, *mu = params + K, *log_s = params + 2 * K;
+    /* One-pass logsumexp over the components: running maximum m and sum s of exp(. - m). */
+    float m = -INFINITY, s = 0.0f;
+    for (int k = 0; k < K; k++) {
+        float term = logit[k] + logistic_logpdf(x, mu[k], clamp_log_scale(log_s[k]));
+        if (term > m) {
+            s = s * expf(m - term) + 1.0f;
+            m = term;
+        } else {
+            s += expf(term - m);
+        }
+    }
+    return m + logf(s) - logsumexp(logit, K);
+}
+
+float ps_mol_sample(const float *params, int K, ps_rng *rng)
+{
+    int k = ps_categorical_sample(params, K, rng);
+    float u = ps_rng_uniform(rng);
+    float x = params[K + k] + expf(clamp_log_scale(params[2 * K + k])) * (logf(u) - log1pf(-u));
+    return x < -1.0f ? -1.0f : x > 1.0f ? 1.0f : x;
+}

@@ -1,0 +1,85 @@
+#include "priorsep/layers.h"
+
+#include <stdint.h>
+#include <string.h>
+
+#include "priorsep/gemm.h"
+#include "simd.h"
+
+static void fill_rows(float *out, int out_stride, int T, int c, const float *bias)
+{
+    for (int t = 0; t < T; t++) {
+        float *row = out + (long)t * out_stride;
+        if (bias)
+            memcpy(row, bias, sizeof(float) * c);
+        else
+            memset(row, 0, sizeof(float) * c);
+    }
+}
+
+void conv1d_forward(float *out, const float *in, int in_stride, int T, int cin, int cout,
+                    int kernel, int dilation, const float *w, const float *bias)
+{
+    fill_rows(out, cout, T, cout, bias);
+    /* One matrix product per tap over the whole frame (the rows of the past are read in
+     * place, no im2col copy). */
+    for (int j = 0; j < kernel; j++) {
+        const float *tap = in - (long)(kernel - 1 - j) * dilation * in_stride;
+        ps_gemm_nt(T, cout, cin, tap, in_stride, w + (long)j * cout * cin, cin, 1.0f, out,
+                   cout);
+    }
+}
+
+void linear_forward(float *out, int out_stride, const float *in, int in_stride, int T,
+                    int cin, int cout, const float *w, const float *bias, int accumulate)
+{
+    if (!accumulate) {
+        fill_rows(out, out_stride, T, cout, bias);
+    } else if (bias) {
+        for (int t = 0; t < T; t++)
+            for (int i = 0; i < cout; i++) out[(long)t * out_stride + i] += bias[i];
+    }
+    ps_gemm_nt(T, cout, cin, in, in_stride, w, cin, 1.0f, out, out_stride);
+}
+
+/* exp(x) for the activations, vectorizable (no libm call, no branches): x = n ln2 + r,
+ * 2^(r/ln2) by a degree-6 polynomial on |r/ln2| <= 1/2 (relative error < 2e-7), 2^n
+ * put into the exponent bits. Inputs are clamped to the float range. */
+static inline float exp_approx(float x)
+{
+    x = x < -87.0f ? -87.0f : x > 88.0f ? 88.0f : x;
+    float t = x * 1.44269504088896341f;
+    float n = (t + 12582912.0f) - 12582912.0f; /* round to nearest, exact for |t| < 2^22 */
+    float f = t - n;
+    float p = 1.5403530393381606e-4f;
+    p = p * f + 1.3333558146428443e-3f;
+    p = p * f + 9.6181291076284772e-3f;
+    p = p * f + 5.5504108664821580e-2f;
+    p = p * f + 2.4022650695910071e-1f;
+    p = p * f + 6.9314718055994531e-1f;
+    p = p * f + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+PS_SIMD_CLONES
+void gate_forward(float *g, const float *z, int T, int c)
+{
+    for (int t = 0; t < T; t++) {
+        const float *f = z + (long)t * 2 * c, *s = f + c;
+        float *o = g + (long)t * c;
+        for (int i = 0; i < c; i++) {
+            float th = 1.0f - 2.0f / (exp_approx(2.0f * f[i]) + 1.0f);
+            float sg = 1.0f / (1.0f + exp_approx(-s[i]));
+            o[i] = th * sg;
+        }
+    }
+}
+
+PS_SIMD_CLONES
+void relu_forward(float *out, const float *in, int n)
+{
+    for (int i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+}

@@ -1,0 +1,112 @@
+/* Layers against direct double-precision evaluation of their definitions. */
+#include <check.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "priorsep/gemm.h"
+#include "priorsep/layers.h"
+#include "test_util.h"
+
+/* Float sums of at most a few hundred products of O(1) values: 1e-5 relative to the
+ * output scale leaves two orders of magnitude over float rounding. */
+#define TOL 1e-5
+
+START_TEST(conv1d_matches_definition)
+{
+    ps_rng rng;
+    ps_rng_seed(&rng, 1);
+    ps_gemm_init();
+    int shapes[][5] = {{1, 1, 1, 1, 5}, {2, 3, 4, 1, 17}, {3, 8, 6, 5, 33}, {2, 32, 64, 64, 100}, {1, 5, 7, 9, 1}};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int k = shapes[s][0], cin = shapes[s][1], cout = shapes[s][2], d = shapes[s][3], T = shapes[s][4];
+        int past = (k - 1) * d;
+        float *in = malloc(sizeof(float) * (size_t)(past + T) * cin);
+        float *w = malloc(sizeof(float) * (size_t)k * cout * cin);
+        float *b = malloc(sizeof(float) * (size_t)cout);
+        float *out = malloc(sizeof(float) * (size_t)T * cout);
+        float *ref = malloc(sizeof(float) * (size_t)T * cout);
+        fill_uniform(in, (size_t)(past + T) * cin, -1, 1, &rng);
+        fill_uniform(w, (size_t)k * cout * cin, -1, 1, &rng);
+        fill_uniform(b, (size_t)cout, -1, 1, &rng);
+        const float *x = in + (size_t)past * cin; /* time 0 */
+        conv1d_forward(out, x, cin, T, cin, cout, k, d, w, b);
+        for (int t = 0; t < T; t++)
+            for (int o = 0; o < cout; o++) {
+                double acc = b[o];
+                for (int j = 0; j < k; j++)
+                    for (int i = 0; i < cin; i++)
+                        acc += (double)w[((size_t)j * cout + o) * cin + i] *
+                               x[(long)(t - (k - 1 - j) * d) * cin + i];
+                ref[(size_t)t * cout + o] = (float)acc;
+            }
+        double e = rel_error(out, ref, (size_t)T * cout);
+        ck_assert_msg(e < TOL, "shape %zu: relative error %g", s, e);
+        free(in), free(w), free(b), free(out), free(ref);
+    }
+}
+END_TEST
+
+START_TEST(linear_accumulates)
+{
+    ps_rng rng;
+    ps_rng_seed(&rng, 2);
+    enum { T = 9, CI = 5, CO = 3, STRIDE = 4 };
+    float in[T * CI], w[CO * CI], b[CO], out[T * STRIDE], ref[T * STRIDE];
+    fill_uniform(in, T * CI, -1, 1, &rng);
+    fill_uniform(w, CO * CI, -1, 1, &rng);
+    fill_uniform(b, CO, -1, 1, &rng);
+    fill_uniform(out, T * STRIDE, -1, 1, &rng);
+    for (int i = 0; i < T * STRIDE; i++) ref[i] = out[i];
+    linear_forward(out, STRIDE, in, CI, T, CI, CO, w, b, 1);
+    for (int t = 0; t < T; t++)
+        for (int o = 0; o < CO; o++) {
+            double acc = ref[t * STRIDE + o] + b[o];
+            for (int i = 0; i < CI; i++) acc += (double)w[o * CI + i] * in[t * CI + i];
+            ck_assert_double_eq_tol(out[t * STRIDE + o], acc, 1e-5);
+        }
+    /* the column outside cout is untouched */
+    for (int t = 0; t < T; t++) ck_assert_float_eq(out[t * STRIDE + 3], ref[t * STRIDE + 3]);
+}
+END_TEST
+
+START_TEST(gate_matches_tanh_sigmoid)
+{
+    /* The gate uses a polynomial exp; against libm it must agree to a few float ulps
+     * in absolute terms (tanh and sigmoid are bounded by 1), including saturation. */
+    enum { T = 4, C = 1000 };
+    static float z[T * 2 * C], g[T * C];
+    for (int i = 0; i < T * 2 * C; i++) z[i] = -100.0f + 200.0f * (float)i / (T * 2 * C);
+    z[0] = 0.0f, z[C] = 0.0f;
+    gate_forward(g, z, T, C);
+    double worst = 0.0;
+    for (int t = 0; t < T; t++)
+        for (int i = 0; i < C; i++) {
+            double f = z[t * 2 * C + i], s = z[t * 2 * C + C + i];
+            double ref = tanh(f) / (1.0 + exp(-s));
+            worst = fmax(worst, fabs(ref - g[t * C + i]));
+        }
+    ck_assert_msg(worst < 5e-7, "worst absolute error %g", worst);
+    ck_assert_float_eq(g[0], 0.0f);
+}
+END_TEST
+
+START_TEST(relu_clamps)
+{
+    float v[4] = {-1.0f, 0.0f, 2.5f, -0.0f};
+    relu_forward(v, v, 4);
+    ck_assert_float_eq(v[0], 0.0f);
+    ck_assert_float_eq(v[2], 2.5f);
+}
+END_TEST
+
+Suite *suite(void)
+{
+    Suite *s = suite_create("layers");
+    TCase *tc = tcase_create("forward");
+    tcase_add_test(tc, conv1d_matches_definition);
+    tcase_add_test(tc, linear_accumulates);
+    tcase_add_test(tc, gate_matches_tanh_sigmoid);
+    tcase_add_test(tc, relu_clamps);
+    suite_add_tcase(s, tc);
+    return s;
+}
