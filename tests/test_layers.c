@@ -2,6 +2,7 @@
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "priorsep/gemm.h"
 #include "priorsep/layers.h"
@@ -29,7 +30,7 @@ START_TEST(conv1d_matches_definition)
         fill_uniform(w, (size_t)k * cout * cin, -1, 1, &rng);
         fill_uniform(b, (size_t)cout, -1, 1, &rng);
         const float *x = in + (size_t)past * cin; /* time 0 */
-        conv1d_forward(out, x, cin, T, cin, cout, k, d, w, b);
+        conv1d_forward(ps_gemm_nt, out, x, cin, T, cin, cout, k, d, w, b);
         for (int t = 0; t < T; t++)
             for (int o = 0; o < cout; o++) {
                 double acc = b[o];
@@ -46,6 +47,41 @@ START_TEST(conv1d_matches_definition)
 }
 END_TEST
 
+START_TEST(gemm_kernels_match_definition)
+{
+    /* Edge shapes: M not a multiple of the row block, N and K across panel boundaries
+     * and vector widths, beta 0 / 1 / other, strides wider than the rows. */
+    ps_rng rng;
+    ps_rng_seed(&rng, 3);
+    int shapes[][4] = {{1, 1, 1, 0}, {3, 5, 7, 1}, {4, 16, 32, 2}, {9, 65, 130, 3}, {257, 64, 32, 0}, {2, 200, 3, 1}};
+    float betas[] = {0.0f, 1.0f, -0.5f, 2.0f};
+    ps_gemm_fn fns[] = {ps_gemm_nt, ps_gemm_nt_rt};
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], lda = K + 3, ldb = K + 1, ldc = N + 2;
+        float beta = betas[shapes[s][3]];
+        float *A = malloc(sizeof(float) * (size_t)M * lda), *B = malloc(sizeof(float) * (size_t)N * ldb);
+        float *C0 = malloc(sizeof(float) * (size_t)M * ldc), *C = malloc(sizeof(float) * (size_t)M * ldc);
+        float *ref = malloc(sizeof(float) * (size_t)M * ldc);
+        fill_uniform(A, (size_t)M * lda, -1, 1, &rng);
+        fill_uniform(B, (size_t)N * ldb, -1, 1, &rng);
+        fill_uniform(C0, (size_t)M * ldc, -1, 1, &rng);
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < ldc; j++) {
+                double acc = j < N ? (double)beta * C0[i * ldc + j] : C0[i * ldc + j];
+                for (int k = 0; k < K && j < N; k++) acc += (double)A[i * lda + k] * B[j * ldb + k];
+                ref[i * ldc + j] = (float)acc;
+            }
+        for (int f = 0; f < 2; f++) {
+            memcpy(C, C0, sizeof(float) * (size_t)M * ldc);
+            fns[f](M, N, K, A, lda, B, ldb, beta, C, ldc);
+            double e = rel_error(C, ref, (size_t)M * ldc);
+            ck_assert_msg(e < TOL, "kernel %d shape %zu: relative error %g", f, s, e);
+        }
+        free(A), free(B), free(C0), free(C), free(ref);
+    }
+}
+END_TEST
+
 START_TEST(linear_accumulates)
 {
     ps_rng rng;
@@ -57,7 +93,7 @@ START_TEST(linear_accumulates)
     fill_uniform(b, CO, -1, 1, &rng);
     fill_uniform(out, T * STRIDE, -1, 1, &rng);
     for (int i = 0; i < T * STRIDE; i++) ref[i] = out[i];
-    linear_forward(out, STRIDE, in, CI, T, CI, CO, w, b, 1);
+    linear_forward(ps_gemm_nt, out, STRIDE, in, CI, T, CI, CO, w, b, 1);
     for (int t = 0; t < T; t++)
         for (int o = 0; o < CO; o++) {
             double acc = ref[t * STRIDE + o] + b[o];
@@ -104,6 +140,7 @@ Suite *suite(void)
     Suite *s = suite_create("layers");
     TCase *tc = tcase_create("forward");
     tcase_add_test(tc, conv1d_matches_definition);
+    tcase_add_test(tc, gemm_kernels_match_definition);
     tcase_add_test(tc, linear_accumulates);
     tcase_add_test(tc, gate_matches_tanh_sigmoid);
     tcase_add_test(tc, relu_clamps);

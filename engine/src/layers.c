@@ -3,7 +3,6 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "priorsep/gemm.h"
 #include "simd.h"
 
 static void fill_rows(float *out, int out_stride, int T, int c, const float *bias)
@@ -17,7 +16,7 @@ static void fill_rows(float *out, int out_stride, int T, int c, const float *bia
     }
 }
 
-void conv1d_forward(float *out, const float *in, int in_stride, int T, int cin, int cout,
+void conv1d_forward(ps_gemm_fn gemm, float *out, const float *in, int in_stride, int T, int cin, int cout,
                     int kernel, int dilation, const float *w, const float *bias)
 {
     fill_rows(out, cout, T, cout, bias);
@@ -25,12 +24,12 @@ void conv1d_forward(float *out, const float *in, int in_stride, int T, int cin, 
      * place, no im2col copy). */
     for (int j = 0; j < kernel; j++) {
         const float *tap = in - (long)(kernel - 1 - j) * dilation * in_stride;
-        ps_gemm_nt(T, cout, cin, tap, in_stride, w + (long)j * cout * cin, cin, 1.0f, out,
+        gemm(T, cout, cin, tap, in_stride, w + (long)j * cout * cin, cin, 1.0f, out,
                    cout);
     }
 }
 
-void linear_forward(float *out, int out_stride, const float *in, int in_stride, int T,
+void linear_forward(ps_gemm_fn gemm, float *out, int out_stride, const float *in, int in_stride, int T,
                     int cin, int cout, const float *w, const float *bias, int accumulate)
 {
     if (!accumulate) {
@@ -39,7 +38,7 @@ void linear_forward(float *out, int out_stride, const float *in, int in_stride, 
         for (int t = 0; t < T; t++)
             for (int i = 0; i < cout; i++) out[(long)t * out_stride + i] += bias[i];
     }
-    ps_gemm_nt(T, cout, cin, in, in_stride, w, cin, 1.0f, out, out_stride);
+    gemm(T, cout, cin, in, in_stride, w, cin, 1.0f, out, out_stride);
 }
 
 /* exp(x) for the activations, vectorizable (no libm call, no branches): x = n ln2 + r,

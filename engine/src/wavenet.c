@@ -212,33 +212,33 @@ void wavenet_gate_bias(const ps_wavenet *net, int l, const float *cond, float *z
     }
 }
 
-void wavenet_input_forward(const ps_wavenet *net, const float *x, int T, float *h0)
+void wavenet_input_forward(ps_gemm_fn gemm, const ps_wavenet *net, const float *x, int T, float *h0)
 {
-    conv1d_forward(h0, x, 1, T, 1, net->cfg.residual, net->cfg.input_kernel, 1,
+    conv1d_forward(gemm, h0, x, 1, T, 1, net->cfg.residual, net->cfg.input_kernel, 1,
                    net->input_w, net->input_b);
 }
 
-void wavenet_layer_forward(const ps_wavenet *net, int l, const float *zbias,
+void wavenet_layer_forward(ps_gemm_fn gemm, const ps_wavenet *net, int l, const float *zbias,
                            const float *h_in, int T, float *z, float *g, float *skip,
                            float *h_out)
 {
     const wavenet_layer *L = &net->layer[l];
     int R = net->cfg.residual, S = net->cfg.skip;
-    conv1d_forward(z, h_in, R, T, R, 2 * R, net->cfg.kernel, L->dilation, L->conv_w, zbias);
+    conv1d_forward(gemm, z, h_in, R, T, R, 2 * R, net->cfg.kernel, L->dilation, L->conv_w, zbias);
     gate_forward(g, z, T, R);
-    linear_forward(skip, S, g, R, T, R, S, L->skip_w, L->skip_b, l > 0);
+    linear_forward(gemm, skip, S, g, R, T, R, S, L->skip_w, L->skip_b, l > 0);
     if (L->res_w) {
         memcpy(h_out, h_in, sizeof(float) * (size_t)T * (size_t)R);
-        linear_forward(h_out, R, g, R, T, R, R, L->res_w, L->res_b, 1);
+        linear_forward(gemm, h_out, R, g, R, T, R, R, L->res_w, L->res_b, 1);
     }
 }
 
-void wavenet_head_forward(const ps_wavenet *net, const float *skip, int T, float *a1,
+void wavenet_head_forward(ps_gemm_fn gemm, const ps_wavenet *net, const float *skip, int T, float *a1,
                           float *a2, float *out)
 {
     int S = net->cfg.skip, H = net->cfg.hidden;
     relu_forward(a1, skip, T * S);
-    linear_forward(a2, H, a1, S, T, S, H, net->head_w1, net->head_b1, 0);
+    linear_forward(gemm, a2, H, a1, S, T, S, H, net->head_w1, net->head_b1, 0);
     relu_forward(a2, a2, T * H);
-    linear_forward(out, net->out_dim, a2, H, T, H, net->out_dim, net->head_w2, net->head_b2, 0);
+    linear_forward(gemm, out, net->out_dim, a2, H, T, H, net->out_dim, net->head_w2, net->head_b2, 0);
 }

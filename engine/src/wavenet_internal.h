@@ -1,6 +1,7 @@
 /* Internals shared by the WaveNet's model, full-sequence and streaming code. */
 #ifndef PRIORSEP_WAVENET_INTERNAL_H
 #define PRIORSEP_WAVENET_INTERNAL_H
+#include "priorsep/gemm.h"
 #include "priorsep/wavenet.h"
 
 typedef struct wavenet_layer {
@@ -25,19 +26,20 @@ struct ps_wavenet {
 };
 
 /* The steps of one forward pass, shared by both execution modes. Every `in` pointer
- * addresses time 0 with the past stored in the rows before it. */
+ * addresses time 0 with the past stored in the rows before it; `gemm` is the matrix
+ * product to use (see gemm.h). */
 
 /* zbias[2R] = conv bias + cond_w * cond (cond may be NULL when cfg.cond == 0). */
 void wavenet_gate_bias(const ps_wavenet *net, int l, const float *cond, float *zbias);
 /* x (1 channel, input_kernel-1 samples of past) -> h0 [T][R]. */
-void wavenet_input_forward(const ps_wavenet *net, const float *x, int T, float *h0);
+void wavenet_input_forward(ps_gemm_fn gemm, const ps_wavenet *net, const float *x, int T, float *h0);
 /* Residual layer l: z = conv(h_in) + zbias, g = gate(z), skip (+)= W_s g + b_s (written
  * when l == 0, accumulated after), h_out = h_in + W_r g + b_r (not on the last layer). */
-void wavenet_layer_forward(const ps_wavenet *net, int l, const float *zbias,
+void wavenet_layer_forward(ps_gemm_fn gemm, const ps_wavenet *net, int l, const float *zbias,
                            const float *h_in, int T, float *z, float *g, float *skip,
                            float *h_out);
 /* a1 = relu(skip) (may alias skip), a2 = relu(W1 a1 + b1), out = W2 a2 + b2. */
-void wavenet_head_forward(const ps_wavenet *net, const float *skip, int T, float *a1,
+void wavenet_head_forward(ps_gemm_fn gemm, const ps_wavenet *net, const float *skip, int T, float *a1,
                           float *a2, float *out);
 
 #endif

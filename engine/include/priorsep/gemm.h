@@ -1,22 +1,33 @@
-/* The one matrix product every layer is built on.
+/* The matrix product every layer is built on.
  *
  *   C[M x N] = A[M x K] * B[N x K]^T + beta * C        (row-major, explicit strides)
  *
  * A holds one time step per row (channels contiguous), B is a weight matrix stored
- * [out features x in features]. The backend (BLAS or the portable kernel) is chosen at
- * build time with the meson option `blas`. Both are single-threaded: real-time paths
- * must not wake worker threads, and the trainer parallelizes over batches itself. */
+ * [out features x in features]. Two implementations share this signature:
+ *
+ *   ps_gemm_nt     the build-time backend (meson option `blas`): OpenBLAS pinned to one
+ *                  thread, or the engine's kernel. For offline paths (full sequences,
+ *                  training): OpenBLAS guards its buffer pool with a mutex on every
+ *                  call, which a real-time thread must not take.
+ *   ps_gemm_nt_rt  the engine's own kernel (SIMD per instruction set, chosen at load
+ *                  time): no allocation, no lock, no system call. Real-time paths.
+ */
 #ifndef PRIORSEP_GEMM_H
 #define PRIORSEP_GEMM_H
 
+typedef void (*ps_gemm_fn)(int M, int N, int K, const float *A, int lda, const float *B,
+                           int ldb, float beta, float *C, int ldc);
+
 void ps_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                 float beta, float *C, int ldc);
+void ps_gemm_nt_rt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                   float beta, float *C, int ldc);
 
-/* Pins the BLAS to one thread. Call once off the audio thread before any product;
+/* Pins the BLAS to one thread. Call off the audio thread before any product;
  * idempotent, a no-op for the portable backend. */
 void ps_gemm_init(void);
 
-/* Name of the compiled-in backend, for benchmark reports ("openblas" or "portable"). */
+/* Name of the build-time backend, for reports ("openblas" or "portable"). */
 const char *ps_gemm_backend(void);
 
 #endif

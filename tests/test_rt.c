@@ -1,0 +1,230 @@
+/* Real-time safety of the streaming call, proven rather than promised:
+ *  - allocations and lock calls are counted by interposing malloc & co. and the pthread
+ *    lock functions in this executable (so calls from the engine and from the BLAS are
+ *    seen);
+ *  - system calls are forbidden outright: the streaming loop runs in a child process
+ *    under seccomp strict mode, where any system call other than read/write/exit kills
+ *    the process.
+ * Built only without sanitizers, which bring their own allocator. */
+#define _GNU_SOURCE
+#include <check.h>
+#include <dlfcn.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "priorsep/denormal.h"
+#include "priorsep/wavenet.h"
+#include "test_util.h"
+
+static atomic_int counting;
+static atomic_long allocations, locks;
+
+extern void *__libc_malloc(size_t);
+extern void *__libc_calloc(size_t, size_t);
+extern void *__libc_realloc(void *, size_t);
+extern void *__libc_memalign(size_t, size_t);
+extern void __libc_free(void *);
+
+static void count(atomic_long *c)
+{
+    if (atomic_load(&counting)) atomic_fetch_add(c, 1);
+}
+
+void *malloc(size_t n) { count(&allocations); return __libc_malloc(n); }
+void *calloc(size_t m, size_t n) { count(&allocations); return __libc_calloc(m, n); }
+void *realloc(void *p, size_t n) { count(&allocations); return __libc_realloc(p, n); }
+void free(void *p) { if (p) count(&allocations); __libc_free(p); }
+void *aligned_alloc(size_t a, size_t n) { count(&allocations); return __libc_memalign(a, n); }
+int posix_memalign(void **p, size_t a, size_t n)
+{
+    count(&allocations);
+    *p = __libc_memalign(a, n);
+    return *p ? 0 : 12; /* ENOMEM */
+}
+
+/* The real lock functions, looked up on first use (libraries lock before main). */
+static int (*real_mutex_lock)(pthread_mutex_t *);
+static int (*real_mutex_trylock)(pthread_mutex_t *);
+static int (*real_spin_lock)(pthread_spinlock_t *);
+
+static void resolve_locks(void)
+{
+    if (real_mutex_lock) return;
+    real_mutex_lock = (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_mutex_lock");
+    real_mutex_trylock = (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_mutex_trylock");
+    real_spin_lock = (int (*)(pthread_spinlock_t *))dlsym(RTLD_NEXT, "pthread_spin_lock");
+}
+
+int pthread_mutex_lock(pthread_mutex_t *m)
+{
+    resolve_locks();
+    count(&locks);
+    return real_mutex_lock(m);
+}
+
+int pthread_mutex_trylock(pthread_mutex_t *m)
+{
+    resolve_locks();
+    count(&locks);
+    return real_mutex_trylock(m);
+}
+
+int pthread_spin_lock(pthread_spinlock_t *s)
+{
+    resolve_locks();
+    count(&locks);
+    return real_spin_lock(s);
+}
+
+enum { CALLS = 10000, MAX_FRAME = 256 };
+
+typedef struct rt_result {
+    long allocations, locks, calls;
+    int denormals_off_inside;
+} rt_result;
+
+/* 10,000 calls with frame sizes 1..MAX_FRAME, conditioning changes and resets. */
+static void streaming_loop(ps_wavenet_stream *st, const float *x, float *out, const float *cond,
+                           rt_result *r)
+{
+    ps_rng rng;
+    ps_rng_seed(&rng, 5);
+    atomic_store(&counting, 1);
+    for (int i = 0; i < CALLS; i++) {
+        int n = 1 + (int)(ps_rng_u64(&rng) % MAX_FRAME);
+        if (i % 1000 == 999) ps_wavenet_stream_reset(st);
+        if (i % 500 == 250) ps_wavenet_stream_set_cond(st, cond + (i / 500 % 2));
+        ps_wavenet_stream_process(st, x, n, out);
+    }
+    atomic_store(&counting, 0);
+    r->allocations = atomic_load(&allocations);
+    r->locks = atomic_load(&locks);
+    r->calls = CALLS;
+}
+
+typedef struct rt_fixture {
+    ps_wavenet *net;
+    ps_wavenet_stream *st;
+    float x[MAX_FRAME], cond[4], *out;
+} rt_fixture;
+
+static void setup(rt_fixture *f)
+{
+    resolve_locks();
+    ps_error err;
+    ps_wavenet_config cfg = ps_wavenet_config_reference();
+    cfg.cond = 3;
+    f->net = ps_wavenet_create(&cfg, &err);
+    ck_assert_ptr_nonnull(f->net);
+    ps_wavenet_init_random(f->net, 1);
+    f->st = ps_wavenet_stream_create(f->net, MAX_FRAME, &err);
+    ck_assert_ptr_nonnull(f->st);
+    ps_rng rng;
+    ps_rng_seed(&rng, 2);
+    fill_uniform(f->x, MAX_FRAME, -1, 1, &rng);
+    fill_uniform(f->cond, 4, -1, 1, &rng);
+    f->out = __libc_malloc(sizeof(float) * MAX_FRAME * (size_t)ps_wavenet_out_dim(&cfg));
+    atomic_store(&allocations, 0);
+    atomic_store(&locks, 0);
+}
+
+static void teardown(rt_fixture *f)
+{
+    ps_wavenet_stream_destroy(f->st);
+    ps_wavenet_destroy(f->net);
+    __libc_free(f->out);
+}
+
+START_TEST(streaming_call_allocates_nothing_and_takes_no_lock)
+{
+    rt_fixture f;
+    setup(&f);
+    rt_result r;
+    streaming_loop(f.st, f.x, f.out, f.cond, &r);
+    ck_assert_msg(r.allocations == 0, "%ld allocations in %ld calls", r.allocations, r.calls);
+    ck_assert_msg(r.locks == 0, "%ld lock calls in %ld calls", r.locks, r.calls);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(interposer_sees_allocations)
+{
+    /* The counters must be able to fail: an allocation while counting is seen. */
+    atomic_store(&allocations, 0);
+    atomic_store(&counting, 1);
+    void *volatile p = malloc(16);
+    free(p);
+    atomic_store(&counting, 0);
+    ck_assert_int_eq(atomic_load(&allocations), 2);
+}
+END_TEST
+
+START_TEST(streaming_call_makes_no_system_call)
+{
+    rt_fixture f;
+    setup(&f);
+    int fd[2];
+    ck_assert_int_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fd[0]);
+        rt_result r = {0};
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) != 0) syscall(SYS_exit, 3);
+        streaming_loop(f.st, f.x, f.out, f.cond, &r);
+        /* write and exit are the only calls strict mode allows */
+        if (write(fd[1], &r, sizeof r) != (ssize_t)sizeof r) syscall(SYS_exit, 4);
+        syscall(SYS_exit, 0);
+    }
+    close(fd[1]);
+    rt_result r = {0};
+    ssize_t got = read(fd[0], &r, sizeof r);
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ck_assert_msg(!WIFSIGNALED(status),
+                  "the streaming loop was killed by signal %d: it made a system call",
+                  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child exit %d", WEXITSTATUS(status));
+    ck_assert_int_eq(got, (ssize_t)sizeof r);
+    ck_assert_int_eq(r.calls, CALLS);
+    ck_assert_int_eq(r.allocations, 0);
+    teardown(&f);
+}
+END_TEST
+
+START_TEST(seccomp_child_is_killed_by_a_system_call)
+{
+    /* Control: the same harness does catch a system call. */
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT);
+        (void)getppid();
+        syscall(SYS_exit, 0);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ck_assert(WIFSIGNALED(status));
+}
+END_TEST
+
+Suite *suite(void)
+{
+    Suite *s = suite_create("realtime");
+    TCase *tc = tcase_create("streaming");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, interposer_sees_allocations);
+    tcase_add_test(tc, streaming_call_allocates_nothing_and_takes_no_lock);
+    tcase_add_test(tc, seccomp_child_is_killed_by_a_system_call);
+    tcase_add_test(tc, streaming_call_makes_no_system_call);
+    suite_add_tcase(s, tc);
+    return s;
+}
