@@ -30,13 +30,13 @@ START_TEST(conv1d_matches_definition)
         fill_uniform(w, (size_t)k * cout * cin, -1, 1, &rng);
         fill_uniform(b, (size_t)cout, -1, 1, &rng);
         const float *x = in + (size_t)past * cin; /* time 0 */
-        conv1d_forward(ps_gemm_nt, out, x, cin, T, cin, cout, k, d, w, b);
+        conv1d_forward(ps_gemm, out, x, cin, T, cin, cout, k, d, w, b);
         for (int t = 0; t < T; t++)
             for (int o = 0; o < cout; o++) {
                 double acc = b[o];
                 for (int j = 0; j < k; j++)
                     for (int i = 0; i < cin; i++)
-                        acc += (double)w[((size_t)j * cout + o) * cin + i] *
+                        acc += (double)w[((size_t)j * cin + i) * cout + o] *
                                x[(long)(t - (k - 1 - j) * d) * cin + i];
                 ref[(size_t)t * cout + o] = (float)acc;
             }
@@ -55,20 +55,20 @@ START_TEST(gemm_kernels_match_definition)
     ps_rng_seed(&rng, 3);
     int shapes[][4] = {{1, 1, 1, 0}, {3, 5, 7, 1}, {4, 16, 32, 2}, {9, 65, 130, 3}, {257, 64, 32, 0}, {2, 200, 3, 1}};
     float betas[] = {0.0f, 1.0f, -0.5f, 2.0f};
-    ps_gemm_fn fns[] = {ps_gemm_nt, ps_gemm_nt_rt};
+    ps_gemm_fn fns[] = {ps_gemm, ps_gemm_rt};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
-        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], lda = K + 3, ldb = K + 1, ldc = N + 2;
+        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], lda = K + 3, ldb = N + 1, ldc = N + 2;
         float beta = betas[shapes[s][3]];
-        float *A = malloc(sizeof(float) * (size_t)M * lda), *B = malloc(sizeof(float) * (size_t)N * ldb);
+        float *A = malloc(sizeof(float) * (size_t)M * lda), *B = malloc(sizeof(float) * (size_t)K * ldb);
         float *C0 = malloc(sizeof(float) * (size_t)M * ldc), *C = malloc(sizeof(float) * (size_t)M * ldc);
         float *ref = malloc(sizeof(float) * (size_t)M * ldc);
         fill_uniform(A, (size_t)M * lda, -1, 1, &rng);
-        fill_uniform(B, (size_t)N * ldb, -1, 1, &rng);
+        fill_uniform(B, (size_t)K * ldb, -1, 1, &rng);
         fill_uniform(C0, (size_t)M * ldc, -1, 1, &rng);
         for (int i = 0; i < M; i++)
             for (int j = 0; j < ldc; j++) {
                 double acc = j < N ? (double)beta * C0[i * ldc + j] : C0[i * ldc + j];
-                for (int k = 0; k < K && j < N; k++) acc += (double)A[i * lda + k] * B[j * ldb + k];
+                for (int k = 0; k < K && j < N; k++) acc += (double)A[i * lda + k] * B[k * ldb + j];
                 ref[i * ldc + j] = (float)acc;
             }
         for (int f = 0; f < 2; f++) {
@@ -93,11 +93,11 @@ START_TEST(linear_accumulates)
     fill_uniform(b, CO, -1, 1, &rng);
     fill_uniform(out, T * STRIDE, -1, 1, &rng);
     for (int i = 0; i < T * STRIDE; i++) ref[i] = out[i];
-    linear_forward(ps_gemm_nt, out, STRIDE, in, CI, T, CI, CO, w, b, 1);
+    linear_forward(ps_gemm, out, STRIDE, in, CI, T, CI, CO, w, b, 1);
     for (int t = 0; t < T; t++)
         for (int o = 0; o < CO; o++) {
             double acc = ref[t * STRIDE + o] + b[o];
-            for (int i = 0; i < CI; i++) acc += (double)w[o * CI + i] * in[t * CI + i];
+            for (int i = 0; i < CI; i++) acc += (double)w[i * CO + o] * in[t * CI + i];
             ck_assert_double_eq_tol(out[t * STRIDE + o], acc, 1e-5);
         }
     /* the column outside cout is untouched */

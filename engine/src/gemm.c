@@ -2,8 +2,6 @@
 
 #include <string.h>
 
-#include "simd.h"
-
 #if PS_GEMM_OPENBLAS
 #include <cblas.h>
 
@@ -11,11 +9,11 @@ void ps_gemm_init(void) { openblas_set_num_threads(1); }
 
 const char *ps_gemm_backend(void) { return "openblas"; }
 
-void ps_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                float beta, float *C, int ldc)
+void ps_gemm(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+             float beta, float *C, int ldc)
 {
     if (M <= 0 || N <= 0) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
                 beta, C, ldc);
 }
 
@@ -25,77 +23,125 @@ void ps_gemm_init(void) {}
 
 const char *ps_gemm_backend(void) { return "portable"; }
 
-void ps_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                float beta, float *C, int ldc)
+void ps_gemm(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+             float beta, float *C, int ldc)
 {
-    ps_gemm_nt_rt(M, N, K, A, lda, B, ldb, beta, C, ldc);
+    ps_gemm_rt(M, N, K, A, lda, B, ldb, beta, C, ldc);
 }
 #endif
 
 /* ---- the engine's kernel -------------------------------------------------------------
- * B is transposed, one panel of at most PANEL_K x PANEL_N at a time, into a stack buffer
- * (16 KiB), so that the micro-kernel is a sum of outer products: MR rows of A times a
- * 16-column vector of the panel, accumulated in registers. The vector type is generic
- * (GCC/clang vector extensions); each clone of the function compiles it for its
- * instruction set (one zmm with AVX-512, two ymm with AVX2, four xmm with SSE2). Every
- * output is summed over k in order, so results do not depend on M. */
-typedef float v16 __attribute__((vector_size(64)));
+ * A tile of MR rows x NV vectors of C stays in registers while k runs: per k, NV vector
+ * loads of B's row k and MR broadcasts of A, MR*NV fused multiply-adds. The tile shape
+ * is chosen per instruction set so the accumulators fill but do not spill the register
+ * file. Every output is summed over k in order, so the result does not depend on M or
+ * on the instruction set's tile. Partial tiles (edges) go through a zero-padded copy. */
 #if defined(__GNUC__) && !defined(__clang__)
-/* The helpers below are static and always inlined into the clones: the vector calling
- * convention GCC warns about never crosses a call. */
+/* The vector helpers are static and inlined: the vector calling convention GCC warns
+ * about never crosses a call. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
-enum { VW = 16, MR = 4, PANEL_K = 64, PANEL_N = 64 };
 
-static inline v16 load_cols(const float *p, int n)
+#define DEFINE_GEMM_KERNEL(NAME, TARGET, VW, MR, NV)                                       \
+    typedef float NAME##_vec __attribute__((vector_size(4 * (VW))));                      \
+    TARGET __attribute__((always_inline)) static inline NAME##_vec NAME##_load(const float *p, int n)                     \
+    {                                                                                      \
+        NAME##_vec v = {0};                                                                \
+        memcpy(&v, p, sizeof(float) * (size_t)n);                                          \
+        return v;                                                                          \
+    }                                                                                      \
+    /* rows x (NV vectors, `ncols` valid columns) tile of C += A[rows][K] B[K][cols] */    \
+    TARGET __attribute__((always_inline)) static inline void NAME##_tile(int rows, int ncols, int K, const float *A,      \
+                                          int lda, const float *B, int ldb, float *C,       \
+                                          int ldc, float beta)                             \
+    {                                                                                      \
+        NAME##_vec acc[MR][NV];                                                            \
+        int full = ncols == (VW) * (NV);                                                   \
+        for (int r = 0; r < rows; r++)                                                     \
+            for (int v = 0; v < (NV); v++) {                                               \
+                int n = ncols - v * (VW);                                                  \
+                n = n < 0 ? 0 : n > (VW) ? (VW) : n;                                       \
+                NAME##_vec c = NAME##_load(C + (long)r * ldc + v * (VW), n);               \
+                acc[r][v] = beta == 0.0f ? (NAME##_vec){0} : beta == 1.0f ? c : c * beta;  \
+            }                                                                              \
+        for (int k = 0; k < K; k++) {                                                      \
+            NAME##_vec b[NV];                                                              \
+            const float *brow = B + (long)k * ldb;                                         \
+            for (int v = 0; v < (NV); v++) {                                               \
+                int n = ncols - v * (VW);                                                  \
+                if (full)                                                                  \
+                    memcpy(&b[v], brow + v * (VW), sizeof b[v]);                           \
+                else                                                                       \
+                    b[v] = NAME##_load(brow + v * (VW), n < 0 ? 0 : n > (VW) ? (VW) : n);  \
+            }                                                                              \
+            for (int r = 0; r < rows; r++) {                                               \
+                float a = A[(long)r * lda + k];                                            \
+                for (int v = 0; v < (NV); v++) acc[r][v] += a * b[v];                      \
+            }                                                                              \
+        }                                                                                  \
+        for (int r = 0; r < rows; r++)                                                     \
+            for (int v = 0; v < (NV); v++) {                                               \
+                int n = ncols - v * (VW);                                                  \
+                n = n < 0 ? 0 : n > (VW) ? (VW) : n;                                       \
+                memcpy(C + (long)r * ldc + v * (VW), &acc[r][v], sizeof(float) * (size_t)n); \
+            }                                                                              \
+    }                                                                                      \
+    TARGET __attribute__((always_inline)) static inline void NAME##_rows(                  \
+        int M, int ncols, int K, const float *A, int lda, const float *B, int ldb,         \
+        float *C, int ldc, float beta)                                                     \
+    {                                                                                      \
+        int i = 0;                                                                         \
+        for (; i + (MR) <= M; i += (MR))                                                   \
+            NAME##_tile(MR, ncols, K, A + (long)i * lda, lda, B, ldb, C + (long)i * ldc,   \
+                        ldc, beta);                                                        \
+        for (; i < M; i++)                                                                 \
+            NAME##_tile(1, ncols, K, A + (long)i * lda, lda, B, ldb, C + (long)i * ldc,    \
+                        ldc, beta);                                                        \
+    }                                                                                      \
+    TARGET static void NAME(int M, int N, int K, const float *A, int lda, const float *B,  \
+                            int ldb, float beta, float *C, int ldc)                        \
+    {                                                                                      \
+        for (int j = 0; j < N; j += (VW) * (NV)) {                                         \
+            /* each call below gets constant tile sizes once inlined */                    \
+            if (N - j >= (VW) * (NV))                                                      \
+                NAME##_rows(M, (VW) * (NV), K, A, lda, B + j, ldb, C + j, ldc, beta);      \
+            else                                                                           \
+                NAME##_rows(M, N - j, K, A, lda, B + j, ldb, C + j, ldc, beta);            \
+        }                                                                                  \
+    }
+
+/* SSE2 (16 xmm): 4 rows x 2 vectors of 4. */
+DEFINE_GEMM_KERNEL(gemm_baseline, , 4, 4, 2)
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* AVX2 + FMA (16 ymm): 6 rows x 2 vectors of 8 = 12 accumulators. */
+DEFINE_GEMM_KERNEL(gemm_avx2, __attribute__((target("avx2,fma"))), 8, 6, 2)
+/* AVX-512 (32 zmm): 8 rows x 2 vectors of 16 = 16 accumulators. */
+DEFINE_GEMM_KERNEL(gemm_avx512, __attribute__((target("avx512f"))), 16, 8, 2)
+
+static ps_gemm_fn pick_kernel(const char **isa)
 {
-    v16 v = {0};
-    memcpy(&v, p, sizeof(float) * (size_t)n);
-    return v;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return *isa = "avx512", gemm_avx512;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        return *isa = "avx2", gemm_avx2;
+    return *isa = "baseline", gemm_baseline;
 }
+#else
+static ps_gemm_fn pick_kernel(const char **isa) { return *isa = "baseline", gemm_baseline; }
+#endif
 
-static inline void store_cols(float *p, v16 v, int n) { memcpy(p, &v, sizeof(float) * (size_t)n); }
+/* The dispatch table has one entry, filled before main() (a constructor) so that the
+ * real-time call never races to initialize it. */
+static ps_gemm_fn rt_kernel = gemm_baseline;
+static const char *rt_isa = "baseline";
 
-/* acc for `mr` rows: C block on entry (scaled by beta on the first panel), += A B^T. */
-static inline void micro_kernel(int mr, int kb, const float *A, int lda, const float *bt,
-                                float *C, int ldc, int ncols, float beta, int first)
+__attribute__((constructor)) static void choose_rt_kernel(void) { rt_kernel = pick_kernel(&rt_isa); }
+
+const char *ps_gemm_rt_isa(void) { return rt_isa; }
+
+void ps_gemm_rt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                float beta, float *C, int ldc)
 {
-    v16 acc[MR];
-    for (int r = 0; r < mr; r++) {
-        v16 c = load_cols(C + (long)r * ldc, ncols);
-        acc[r] = first ? (beta == 0.0f ? (v16){0} : c * beta) : c;
-    }
-    for (int k = 0; k < kb; k++) {
-        v16 b;
-        memcpy(&b, bt + (long)k * PANEL_N, sizeof b);
-        for (int r = 0; r < mr; r++) acc[r] += A[(long)r * lda + k] * b;
-    }
-    for (int r = 0; r < mr; r++) store_cols(C + (long)r * ldc, acc[r], ncols);
-}
-
-PS_SIMD_CLONES
-void ps_gemm_nt_rt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                   float beta, float *C, int ldc)
-{
-    _Alignas(64) float bt[PANEL_K * PANEL_N];
-    for (int j0 = 0; j0 < N; j0 += PANEL_N) {
-        int nb = N - j0 < PANEL_N ? N - j0 : PANEL_N;
-        for (int k0 = 0; k0 < K || k0 == 0; k0 += PANEL_K) {
-            int kb = K - k0 < PANEL_K ? K - k0 : PANEL_K;
-            memset(bt, 0, sizeof bt);
-            for (int j = 0; j < nb; j++)
-                for (int k = 0; k < kb; k++) bt[k * PANEL_N + j] = B[(long)(j0 + j) * ldb + k0 + k];
-            for (int i = 0; i < M; i += MR) {
-                int mr = M - i < MR ? M - i : MR;
-                for (int jj = 0; jj < nb; jj += VW) {
-                    int ncols = nb - jj < VW ? nb - jj : VW;
-                    float *c = C + (long)i * ldc + j0 + jj;
-                    if (mr == MR)
-                        micro_kernel(MR, kb, A + (long)i * lda + k0, lda, bt + jj, c, ldc, ncols, beta, k0 == 0);
-                    else
-                        micro_kernel(mr, kb, A + (long)i * lda + k0, lda, bt + jj, c, ldc, ncols, beta, k0 == 0);
-                }
-            }
-        }
-    }
+    rt_kernel(M, N, K, A, lda, B, ldb, beta, C, ldc);
 }

@@ -24,8 +24,7 @@ void conv1d_forward(ps_gemm_fn gemm, float *out, const float *in, int in_stride,
      * place, no im2col copy). */
     for (int j = 0; j < kernel; j++) {
         const float *tap = in - (long)(kernel - 1 - j) * dilation * in_stride;
-        gemm(T, cout, cin, tap, in_stride, w + (long)j * cout * cin, cin, 1.0f, out,
-                   cout);
+        gemm(T, cout, cin, tap, in_stride, w + (long)j * cin * cout, cout, 1.0f, out, cout);
     }
 }
 
@@ -38,7 +37,7 @@ void linear_forward(ps_gemm_fn gemm, float *out, int out_stride, const float *in
         for (int t = 0; t < T; t++)
             for (int i = 0; i < cout; i++) out[(long)t * out_stride + i] += bias[i];
     }
-    gemm(T, cout, cin, in, in_stride, w, cin, 1.0f, out, out_stride);
+    gemm(T, cout, cin, in, in_stride, w, cout, 1.0f, out, out_stride);
 }
 
 /* exp(x) for the activations, vectorizable (no libm call, no branches): x = n ln2 + r,
@@ -63,6 +62,9 @@ static inline float exp_approx(float x)
     return p * scale;
 }
 
+/* tanh(f) sigmoid(s) = (1 - e^-2f) / ((1 + e^-2f)(1 + e^-s)): one division, not two.
+ * The arguments are clamped where both functions are flat to float precision (tanh is
+ * 1 - 3e-8 at 9; sigmoid(-30) = 9e-14), which also keeps the product finite. */
 PS_SIMD_CLONES
 void gate_forward(float *g, const float *z, int T, int c)
 {
@@ -70,9 +72,10 @@ void gate_forward(float *g, const float *z, int T, int c)
         const float *f = z + (long)t * 2 * c, *s = f + c;
         float *o = g + (long)t * c;
         for (int i = 0; i < c; i++) {
-            float th = 1.0f - 2.0f / (exp_approx(2.0f * f[i]) + 1.0f);
-            float sg = 1.0f / (1.0f + exp_approx(-s[i]));
-            o[i] = th * sg;
+            float fi = f[i] < -9.0f ? -9.0f : f[i] > 9.0f ? 9.0f : f[i];
+            float si = s[i] < -30.0f ? -30.0f : s[i] > 30.0f ? 30.0f : s[i];
+            float e = exp_approx(-2.0f * fi);
+            o[i] = (1.0f - e) / ((1.0f + e) * (1.0f + exp_approx(-si)));
         }
     }
 }

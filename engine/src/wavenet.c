@@ -96,26 +96,26 @@ static void build_tensor_table(ps_wavenet *net)
     const ps_wavenet_config *c = &net->cfg;
     int R = c->residual, S = c->skip, H = c->hidden, O = net->out_dim;
     char name[48];
-    add_tensor(net, c->input_kernel, "input.w", 3, c->input_kernel, R, 1);
+    add_tensor(net, c->input_kernel, "input.w", 3, c->input_kernel, 1, R);
     add_tensor(net, c->input_kernel, "input.b", 1, R, 0, 0);
     for (int l = 0; l < net->n_layers; l++) {
 #define LAYER_TENSOR(fan, suffix, rank, a, b, cc)                                        \
     (snprintf(name, sizeof name, "layers.%d.%s", l, suffix),                              \
      add_tensor(net, fan, name, rank, a, b, cc))
-        LAYER_TENSOR(c->kernel * R, "conv.w", 3, c->kernel, 2 * R, R);
+        LAYER_TENSOR(c->kernel * R, "conv.w", 3, c->kernel, R, 2 * R);
         LAYER_TENSOR(c->kernel * R, "conv.b", 1, 2 * R, 0, 0);
-        if (c->cond > 0) LAYER_TENSOR(c->cond, "cond.w", 2, 2 * R, c->cond, 0);
+        if (c->cond > 0) LAYER_TENSOR(c->cond, "cond.w", 2, c->cond, 2 * R, 0);
         if (l < net->n_layers - 1) {
             LAYER_TENSOR(R, "res.w", 2, R, R, 0);
             LAYER_TENSOR(R, "res.b", 1, R, 0, 0);
         }
-        LAYER_TENSOR(R, "skip.w", 2, S, R, 0);
+        LAYER_TENSOR(R, "skip.w", 2, R, S, 0);
         LAYER_TENSOR(R, "skip.b", 1, S, 0, 0);
 #undef LAYER_TENSOR
     }
-    add_tensor(net, S, "head.w1", 2, H, S, 0);
+    add_tensor(net, S, "head.w1", 2, S, H, 0);
     add_tensor(net, S, "head.b1", 1, H, 0, 0);
-    add_tensor(net, H, "head.w2", 2, O, H, 0);
+    add_tensor(net, H, "head.w2", 2, H, O, 0);
     add_tensor(net, H, "head.b2", 1, O, 0, 0);
 }
 
@@ -207,7 +207,7 @@ void wavenet_gate_bias(const ps_wavenet *net, int l, const float *cond, float *z
     int C = net->cfg.cond, Z = 2 * net->cfg.residual;
     for (int i = 0; i < Z; i++) {
         float acc = L->conv_b[i];
-        for (int j = 0; j < C && cond; j++) acc += L->cond_w[(long)i * C + j] * cond[j];
+        for (int j = 0; j < C && cond; j++) acc += cond[j] * L->cond_w[(long)j * Z + i];
         zbias[i] = acc;
     }
 }

@@ -36,12 +36,12 @@ int ps_wavenet_forward(const ps_wavenet *net, const float *x, int batch, int T,
         const float *cond_b = c->cond > 0 ? cond + (size_t)b * c->cond : NULL;
         memcpy(xbuf + pad_x, x + (size_t)b * T, sizeof(float) * (size_t)T);
         float *h[2] = {hbuf[0] + (size_t)pad_h * R, hbuf[1] + (size_t)pad_h * R};
-        wavenet_input_forward(ps_gemm_nt, net, xbuf + pad_x, T, h[0]);
+        wavenet_input_forward(ps_gemm, net, xbuf + pad_x, T, h[0]);
         for (int l = 0; l < net->n_layers; l++) {
             wavenet_gate_bias(net, l, cond_b, zbias);
-            wavenet_layer_forward(ps_gemm_nt, net, l, zbias, h[l & 1], T, z, g, skip, h[(l + 1) & 1]);
+            wavenet_layer_forward(ps_gemm, net, l, zbias, h[l & 1], T, z, g, skip, h[(l + 1) & 1]);
         }
-        wavenet_head_forward(ps_gemm_nt, net, skip, T, skip, a2, out + (size_t)b * T * O);
+        wavenet_head_forward(ps_gemm, net, skip, T, skip, a2, out + (size_t)b * T * O);
     }
 done:
     free(xbuf);

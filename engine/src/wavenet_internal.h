@@ -6,10 +6,10 @@
 
 typedef struct wavenet_layer {
     int dilation;
-    const float *conv_w, *conv_b; /* [kernel][2R][R], [2R] */
-    const float *cond_w;          /* [2R][cond], NULL without conditioning */
+    const float *conv_w, *conv_b; /* [kernel][R][2R], [2R] */
+    const float *cond_w;          /* [cond][2R], NULL without conditioning */
     const float *res_w, *res_b;   /* [R][R], [R]; NULL on the last layer */
-    const float *skip_w, *skip_b; /* [S][R], [S] */
+    const float *skip_w, *skip_b; /* [R][S], [S] */
 } wavenet_layer;
 
 struct ps_wavenet {
@@ -17,8 +17,8 @@ struct ps_wavenet {
     int n_layers, out_dim;
     float *params;
     size_t n_params;
-    const float *input_w, *input_b;                   /* [input_kernel][R][1], [R] */
-    const float *head_w1, *head_b1, *head_w2, *head_b2; /* [H][S], [H], [O][H], [O] */
+    const float *input_w, *input_b;                   /* [input_kernel][1][R], [R] */
+    const float *head_w1, *head_b1, *head_w2, *head_b2; /* [S][H], [H], [H][O], [O] */
     wavenet_layer *layer;
     int n_tensors;
     ps_tensor_view *tensor;

@@ -122,14 +122,14 @@ static void process_frame(ps_wavenet_stream *st, const float *x, int n, float *o
     const ps_wavenet *net = st->net;
     int L = net->n_layers, Z = 2 * net->cfg.residual;
     memcpy(history_room(&st->x, n), x, sizeof(float) * (size_t)n);
-    wavenet_input_forward(ps_gemm_nt_rt, net, st->x.buf + st->x.pos, n, history_room(&st->h[0], n));
+    wavenet_input_forward(ps_gemm_rt, net, st->x.buf + st->x.pos, n, history_room(&st->h[0], n));
     for (int l = 0; l < L; l++) {
         float *h_in = st->h[l].buf + (size_t)st->h[l].pos * st->h[l].width;
         float *h_out = l + 1 < L ? history_room(&st->h[l + 1], n) : NULL;
-        wavenet_layer_forward(ps_gemm_nt_rt, net, l, st->zbias + (size_t)l * Z, h_in, n, st->z, st->g,
+        wavenet_layer_forward(ps_gemm_rt, net, l, st->zbias + (size_t)l * Z, h_in, n, st->z, st->g,
                               st->skip, h_out);
     }
-    wavenet_head_forward(ps_gemm_nt_rt, net, st->skip, n, st->skip, st->a2, out);
+    wavenet_head_forward(ps_gemm_rt, net, st->skip, n, st->skip, st->a2, out);
     st->x.pos += n;
     for (int l = 0; l < L; l++) st->h[l].pos += n;
 }

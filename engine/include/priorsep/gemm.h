@@ -1,16 +1,16 @@
 /* The matrix product every layer is built on.
  *
- *   C[M x N] = A[M x K] * B[N x K]^T + beta * C        (row-major, explicit strides)
+ *   C[M x N] = A[M x K] * B[K x N] + beta * C        (row-major, explicit strides)
  *
  * A holds one time step per row (channels contiguous), B is a weight matrix stored
- * [out features x in features]. Two implementations share this signature:
+ * [in features x out features]. Two implementations share this signature:
  *
- *   ps_gemm_nt     the build-time backend (meson option `blas`): OpenBLAS pinned to one
+ *   ps_gemm        the build-time backend (meson option `blas`): OpenBLAS pinned to one
  *                  thread, or the engine's kernel. For offline paths (full sequences,
  *                  training): OpenBLAS guards its buffer pool with a mutex on every
  *                  call, which a real-time thread must not take.
- *   ps_gemm_nt_rt  the engine's own kernel (SIMD per instruction set, chosen at load
- *                  time): no allocation, no lock, no system call. Real-time paths.
+ *   ps_gemm_rt     the engine's own kernel (register-blocked per instruction set, picked
+ *                  once at load time): no allocation, no lock, no system call.
  */
 #ifndef PRIORSEP_GEMM_H
 #define PRIORSEP_GEMM_H
@@ -18,16 +18,18 @@
 typedef void (*ps_gemm_fn)(int M, int N, int K, const float *A, int lda, const float *B,
                            int ldb, float beta, float *C, int ldc);
 
-void ps_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+void ps_gemm(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+             float beta, float *C, int ldc);
+void ps_gemm_rt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                 float beta, float *C, int ldc);
-void ps_gemm_nt_rt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                   float beta, float *C, int ldc);
 
 /* Pins the BLAS to one thread. Call off the audio thread before any product;
  * idempotent, a no-op for the portable backend. */
 void ps_gemm_init(void);
 
-/* Name of the build-time backend, for reports ("openblas" or "portable"). */
+/* Names of the build-time backend ("openblas" or "portable") and of the instruction set
+ * the engine's kernel runs with ("avx512", "avx2" or "baseline"), for reports. */
 const char *ps_gemm_backend(void);
+const char *ps_gemm_rt_isa(void);
 
 #endif

@@ -67,13 +67,13 @@ size_t ps_wavenet_num_params(const ps_wavenet *net);
 void ps_wavenet_init_random(ps_wavenet *net, uint64_t seed);
 
 /* Named tensors, in a fixed order, for model files. Names:
- *   input.w [input_kernel, residual, 1]   input.b [residual]
- *   layers.N.conv.w [kernel, 2*residual, residual]  layers.N.conv.b [2*residual]
- *   layers.N.cond.w [2*residual, cond]     (only when cond > 0)
+ *   input.w [input_kernel, 1, residual]   input.b [residual]
+ *   layers.N.conv.w [kernel, residual, 2*residual]  layers.N.conv.b [2*residual]
+ *   layers.N.cond.w [cond, 2*residual]     (only when cond > 0)
  *   layers.N.res.w [residual, residual]    layers.N.res.b [residual]  (not the last layer)
- *   layers.N.skip.w [skip, residual]       layers.N.skip.b [skip]
- *   head.w1 [hidden, skip]  head.b1 [hidden]  head.w2 [out_dim, hidden]  head.b2 [out_dim]
- * Weights are [out][in] (conv weights [tap][out][in]). */
+ *   layers.N.skip.w [residual, skip]       layers.N.skip.b [skip]
+ *   head.w1 [skip, hidden]  head.b1 [hidden]  head.w2 [hidden, out_dim]  head.b2 [out_dim]
+ * Weights are [in][out] (conv weights [tap][in][out]): a layer is x W. */
 #define PS_TENSOR_MAX_RANK 4
 typedef struct ps_tensor_view {
     char name[48];
