@@ -116,6 +116,7 @@ void ps_wavenet_stream_set_cond(ps_wavenet_stream *st, const float *cond)
 }
 
 int ps_wavenet_stream_max_frame(const ps_wavenet_stream *st) { return st->max_frame; }
+const ps_wavenet *ps_wavenet_stream_model(const ps_wavenet_stream *st) { return st->net; }
 
 static void process_frame(ps_wavenet_stream *st, const float *x, int n, float *out)
 {

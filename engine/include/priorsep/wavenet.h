@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "priorsep/error.h"
+#include "priorsep/rng.h"
 
 typedef enum ps_head_kind {
     PS_HEAD_CATEGORICAL = 0, /* 256 logits over mu-law bins */
@@ -113,5 +114,16 @@ void ps_wavenet_stream_set_cond(ps_wavenet_stream *st, const float *cond);
  * or system call; FTZ/DAZ are on for the duration of the call. */
 void ps_wavenet_stream_process(ps_wavenet_stream *st, const float *x, int n, float *out);
 int ps_wavenet_stream_max_frame(const ps_wavenet_stream *st);
+const ps_wavenet *ps_wavenet_stream_model(const ps_wavenet_stream *st);
+
+/* ---- generation ----------------------------------------------------------------------- */
+
+/* Samples n values one at a time, each fed back as the next input (Fast WaveNet: the
+ * cache makes every sample cost O(layers)). Continues from the stream's state; *last is
+ * the last sample fed (0 for a stream that starts from silence) and is updated. The
+ * categorical head samples a mu-law bin and decodes it; the MoL head samples the
+ * amplitude. Values are in [-1, 1]. Not real-time: allocates one output row. */
+int ps_wavenet_generate(ps_wavenet_stream *st, float *last, float *y, int n, ps_rng *rng,
+                        ps_error *err);
 
 #endif

@@ -1,0 +1,103 @@
+#include "audio_writer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int format_for(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    const char *slash = strrchr(path, '/');
+    if (!dot || (slash && dot < slash)) return 0;
+    static const struct { const char *ext; int format; } formats[] = {
+        {".wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16},
+        {".flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16},
+        {".aiff", SF_FORMAT_AIFF | SF_FORMAT_PCM_16},
+        {".aif", SF_FORMAT_AIFF | SF_FORMAT_PCM_16},
+        {".au", SF_FORMAT_AU | SF_FORMAT_PCM_16},
+    };
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (strcasecmp(dot, formats[i].ext) == 0) return formats[i].format;
+    return 0;
+}
+
+int audio_writer_open(audio_writer *w, const char *path, int sample_rate, int channels,
+                      int overwrite, ps_error *err)
+{
+    memset(w, 0, sizeof *w);
+    SF_INFO info = {.samplerate = sample_rate, .channels = channels, .format = format_for(path)};
+    if (!info.format)
+        return ps_error_set(err, "%s: unknown audio format (use .wav, .flac, .aiff or .au)", path);
+    if (!sf_format_check(&info))
+        return ps_error_set(err, "%s: cannot write %d Hz, %d channels in this format", path,
+                            sample_rate, channels);
+    struct stat st;
+    if (!overwrite && stat(path, &st) == 0)
+        return ps_error_set(err, "%s: exists (use --force to replace it)", path);
+    w->path = strdup(path);
+    w->tmp_path = malloc(strlen(path) + 16);
+    if (!w->path || !w->tmp_path) {
+        audio_writer_abort(w);
+        return ps_error_set(err, "%s: out of memory", path);
+    }
+    sprintf(w->tmp_path, "%s.tmp-XXXXXX", path);
+    int fd = mkstemp(w->tmp_path);
+    if (fd < 0) {
+        int e = errno;
+        free(w->tmp_path);
+        w->tmp_path = NULL;
+        audio_writer_abort(w);
+        return ps_error_set(err, "%s: cannot create a file there: %s", path, strerror(e));
+    }
+    w->file = sf_open_fd(fd, SFM_WRITE, &info, 1);
+    if (!w->file) {
+        close(fd);
+        audio_writer_abort(w);
+        return ps_error_set(err, "%s: %s", path, sf_strerror(NULL));
+    }
+    return 0;
+}
+
+int audio_writer_write(audio_writer *w, const float *frames, long n, ps_error *err)
+{
+    sf_count_t done = sf_writef_float(w->file, frames, n);
+    if (done != n)
+        return ps_error_set(err, "%s: write failed: %s", w->path, sf_strerror(w->file));
+    return 0;
+}
+
+int audio_writer_commit(audio_writer *w, ps_error *err)
+{
+    int rc = 0;
+    sf_write_sync(w->file); /* fsync: the data is on disk before the rename */
+    if (sf_error(w->file))
+        rc = ps_error_set(err, "%s: write failed: %s", w->path, sf_strerror(w->file));
+    int closed = sf_close(w->file); /* writes the final header sizes */
+    w->file = NULL;
+    if (!rc && closed)
+        rc = ps_error_set(err, "%s: write failed: %s", w->path, sf_error_number(closed));
+    if (!rc && rename(w->tmp_path, w->path) != 0)
+        rc = ps_error_set(err, "%s: cannot rename the finished file into place: %s", w->path,
+                          strerror(errno));
+    if (rc) {
+        audio_writer_abort(w);
+        return rc;
+    }
+    free(w->tmp_path);
+    free(w->path);
+    w->tmp_path = w->path = NULL;
+    return 0;
+}
+
+void audio_writer_abort(audio_writer *w)
+{
+    if (w->file) sf_close(w->file);
+    if (w->tmp_path) unlink(w->tmp_path);
+    free(w->tmp_path);
+    free(w->path);
+    memset(w, 0, sizeof *w);
+}

@@ -1,0 +1,20 @@
+/* Shared by the priorsep subcommands: messages, exit codes and option values. */
+#ifndef PRIORSEP_CLI_H
+#define PRIORSEP_CLI_H
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+/* "priorsep: <message>" on stderr; return the exit code given, for `return cli_fail(...)`. */
+int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Strict option values: the whole string must parse and lie in [lo, hi]; otherwise a
+ * message naming the option and a nonzero return. */
+int cli_parse_int(const char *option, const char *text, long lo, long hi, long *out);
+int cli_parse_double(const char *option, const char *text, double lo, double hi, double *out);
+
+/* A subcommand: argc/argv start at the subcommand's name (getopt-ready). */
+typedef int (*cli_command_fn)(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_init_prior(int argc, char **argv);
+
+#endif
