@@ -48,14 +48,14 @@ static double time_products(ps_gemm_fn gemm, const ps_wavenet_config *c, int F, 
     int n = ps_wavenet_num_layers(c);
     double t0 = cpu_now();
     for (long r = 0; r < reps; r++) {
-        for (int j = 0; j < c->input_kernel; j++) gemm(F, R, 1, a, 1, w, R, 1.0f, out, R);
+        for (int j = 0; j < c->input_kernel; j++) gemm(F, R, 1, a, 1, w, R, NULL, 1.0f, out, R);
         for (int l = 0; l < n; l++) {
-            for (int j = 0; j < c->kernel; j++) gemm(F, 2 * R, R, a, R, w, 2 * R, 1.0f, out, 2 * R);
-            gemm(F, S, R, a, R, w, S, 1.0f, out, S);
-            if (l < n - 1) gemm(F, R, R, a, R, w, R, 1.0f, out, R);
+            for (int j = 0; j < c->kernel; j++) gemm(F, 2 * R, R, a, R, w, 2 * R, NULL, 1.0f, out, 2 * R);
+            gemm(F, S, R, a, R, w, S, NULL, 1.0f, out, S);
+            if (l < n - 1) gemm(F, R, R, a, R, w, R, NULL, 1.0f, out, R);
         }
-        gemm(F, H, S, a, S, w, H, 1.0f, out, H);
-        gemm(F, O, H, a, H, w, O, 1.0f, out, O);
+        gemm(F, H, S, a, S, w, H, NULL, 1.0f, out, H);
+        gemm(F, O, H, a, H, w, O, NULL, 1.0f, out, O);
     }
     return cpu_now() - t0;
 }

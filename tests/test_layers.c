@@ -49,16 +49,21 @@ END_TEST
 
 START_TEST(gemm_kernels_match_definition)
 {
-    /* Edge shapes: M not a multiple of the row block, N and K across panel boundaries
-     * and vector widths, beta 0 / 1 / other, strides wider than the rows. */
+    /* Edge shapes: M not a multiple of the row block, N and K across tile and panel
+     * boundaries (K = 0 too), beta 0 / 1 / other, with and without bias, strides wider
+     * than the rows. */
     ps_rng rng;
     ps_rng_seed(&rng, 3);
-    int shapes[][4] = {{1, 1, 1, 0}, {3, 5, 7, 1}, {4, 16, 32, 2}, {9, 65, 130, 3}, {257, 64, 32, 0}, {2, 200, 3, 1}};
+    int shapes[][5] = {{1, 1, 1, 0, 0}, {3, 5, 7, 1, 1}, {4, 16, 32, 2, 0}, {9, 65, 130, 3, 1},
+                       {257, 64, 32, 0, 1}, {2, 200, 3, 1, 0}, {11, 30, 300, 0, 1}, {5, 33, 0, 2, 1}};
     float betas[] = {0.0f, 1.0f, -0.5f, 2.0f};
     ps_gemm_fn fns[] = {ps_gemm, ps_gemm_rt};
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
         int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], lda = K + 3, ldb = N + 1, ldc = N + 2;
         float beta = betas[shapes[s][3]];
+        int with_bias = shapes[s][4];
+        float *bias = malloc(sizeof(float) * (size_t)N);
+        fill_uniform(bias, (size_t)N, -1, 1, &rng);
         float *A = malloc(sizeof(float) * (size_t)M * lda), *B = malloc(sizeof(float) * (size_t)K * ldb);
         float *C0 = malloc(sizeof(float) * (size_t)M * ldc), *C = malloc(sizeof(float) * (size_t)M * ldc);
         float *ref = malloc(sizeof(float) * (size_t)M * ldc);
@@ -67,17 +72,18 @@ START_TEST(gemm_kernels_match_definition)
         fill_uniform(C0, (size_t)M * ldc, -1, 1, &rng);
         for (int i = 0; i < M; i++)
             for (int j = 0; j < ldc; j++) {
-                double acc = j < N ? (double)beta * C0[i * ldc + j] : C0[i * ldc + j];
+                double acc = j < N ? (double)beta * C0[i * ldc + j] + (with_bias ? bias[j] : 0.0)
+                                   : C0[i * ldc + j];
                 for (int k = 0; k < K && j < N; k++) acc += (double)A[i * lda + k] * B[k * ldb + j];
                 ref[i * ldc + j] = (float)acc;
             }
         for (int f = 0; f < 2; f++) {
             memcpy(C, C0, sizeof(float) * (size_t)M * ldc);
-            fns[f](M, N, K, A, lda, B, ldb, beta, C, ldc);
+            fns[f](M, N, K, A, lda, B, ldb, with_bias ? bias : NULL, beta, C, ldc);
             double e = rel_error(C, ref, (size_t)M * ldc);
             ck_assert_msg(e < TOL, "kernel %d shape %zu: relative error %g", f, s, e);
         }
-        free(A), free(B), free(C0), free(C), free(ref);
+        free(A), free(B), free(C0), free(C), free(ref), free(bias);
     }
 }
 END_TEST

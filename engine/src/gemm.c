@@ -10,9 +10,17 @@ void ps_gemm_init(void) { openblas_set_num_threads(1); }
 const char *ps_gemm_backend(void) { return "openblas"; }
 
 void ps_gemm(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-             float beta, float *C, int ldc)
+             const float *bias, float beta, float *C, int ldc)
 {
     if (M <= 0 || N <= 0) return;
+    if (bias) { /* the BLAS has no bias: put it into C first */
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                float *c = C + (long)i * ldc + j;
+                *c = (beta == 0.0f ? 0.0f : beta * *c) + bias[j];
+            }
+        beta = 1.0f;
+    }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb,
                 beta, C, ldc);
 }
@@ -24,56 +32,57 @@ void ps_gemm_init(void) {}
 const char *ps_gemm_backend(void) { return "portable"; }
 
 void ps_gemm(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-             float beta, float *C, int ldc)
+             const float *bias, float beta, float *C, int ldc)
 {
-    ps_gemm_rt(M, N, K, A, lda, B, ldb, beta, C, ldc);
+    ps_gemm_rt(M, N, K, A, lda, B, ldb, bias, beta, C, ldc);
 }
 #endif
 
 /* ---- the engine's kernel -------------------------------------------------------------
  * A tile of MR rows x NV vectors of C stays in registers while k runs: per k, NV vector
- * loads of B's row k and MR broadcasts of A, MR*NV fused multiply-adds. The tile shape
- * is chosen per instruction set so the accumulators fill but do not spill the register
- * file. Every output is summed over k in order, so the result does not depend on M or
- * on the instruction set's tile. Partial tiles (edges) go through a zero-padded copy. */
+ * loads of B's row k and MR broadcasts of A, MR*NV fused multiply-adds; the bias and
+ * beta are applied when the tile is loaded. The tile shape is chosen per instruction set
+ * so the accumulators fill but do not spill the register file. Columns past the last
+ * full tile read B from a zero-padded copy (KC rows at a time, on the stack), so the
+ * inner loop never handles edges. Every output is summed over k in order, so the result
+ * does not depend on M or on the tile shape. */
 #if defined(__GNUC__) && !defined(__clang__)
 /* The vector helpers are static and inlined: the vector calling convention GCC warns
  * about never crosses a call. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
+enum { KC = 128 };
+
+#define INLINE __attribute__((always_inline)) static inline
+
 #define DEFINE_GEMM_KERNEL(NAME, TARGET, VW, MR, NV)                                       \
     typedef float NAME##_vec __attribute__((vector_size(4 * (VW))));                      \
-    TARGET __attribute__((always_inline)) static inline NAME##_vec NAME##_load(const float *p, int n)                     \
+    enum { NAME##_NR = (VW) * (NV) };                                                      \
+    TARGET INLINE NAME##_vec NAME##_load(const float *p, int n)                            \
     {                                                                                      \
         NAME##_vec v = {0};                                                                \
-        memcpy(&v, p, sizeof(float) * (size_t)n);                                          \
+        memcpy(&v, p, sizeof(float) * (size_t)(n < 0 ? 0 : n > (VW) ? (VW) : n));          \
         return v;                                                                          \
     }                                                                                      \
-    /* rows x (NV vectors, `ncols` valid columns) tile of C += A[rows][K] B[K][cols] */    \
-    TARGET __attribute__((always_inline)) static inline void NAME##_tile(int rows, int ncols, int K, const float *A,      \
-                                          int lda, const float *B, int ldb, float *C,       \
-                                          int ldc, float beta)                             \
+    /* C[rows][ncols] = beta C + bias + A[rows][K] B[K][NR]; B rows are full width. */     \
+    TARGET INLINE void NAME##_tile(int rows, int ncols, int K, const float *A, int lda,    \
+                                   const float *B, int ldb, const float *bias, float beta, \
+                                   float *C, int ldc)                                      \
     {                                                                                      \
-        NAME##_vec acc[MR][NV];                                                            \
-        int full = ncols == (VW) * (NV);                                                   \
+        NAME##_vec acc[MR][NV], bv[NV];                                                    \
+        for (int v = 0; v < (NV); v++)                                                     \
+            bv[v] = bias ? NAME##_load(bias + v * (VW), ncols - v * (VW)) : (NAME##_vec){0}; \
         for (int r = 0; r < rows; r++)                                                     \
             for (int v = 0; v < (NV); v++) {                                               \
-                int n = ncols - v * (VW);                                                  \
-                n = n < 0 ? 0 : n > (VW) ? (VW) : n;                                       \
-                NAME##_vec c = NAME##_load(C + (long)r * ldc + v * (VW), n);               \
-                acc[r][v] = beta == 0.0f ? (NAME##_vec){0} : beta == 1.0f ? c : c * beta;  \
+                NAME##_vec c = beta == 0.0f ? (NAME##_vec){0}                              \
+                               : NAME##_load(C + (long)r * ldc + v * (VW), ncols - v * (VW)); \
+                acc[r][v] = (beta == 1.0f ? c : c * beta) + bv[v];                         \
             }                                                                              \
         for (int k = 0; k < K; k++) {                                                      \
             NAME##_vec b[NV];                                                              \
-            const float *brow = B + (long)k * ldb;                                         \
-            for (int v = 0; v < (NV); v++) {                                               \
-                int n = ncols - v * (VW);                                                  \
-                if (full)                                                                  \
-                    memcpy(&b[v], brow + v * (VW), sizeof b[v]);                           \
-                else                                                                       \
-                    b[v] = NAME##_load(brow + v * (VW), n < 0 ? 0 : n > (VW) ? (VW) : n);  \
-            }                                                                              \
+            for (int v = 0; v < (NV); v++) /* one vector load each, kept in registers */   \
+                memcpy(&b[v], B + (long)k * ldb + v * (VW), sizeof b[v]);                  \
             for (int r = 0; r < rows; r++) {                                               \
                 float a = A[(long)r * lda + k];                                            \
                 for (int v = 0; v < (NV); v++) acc[r][v] += a * b[v];                      \
@@ -86,27 +95,35 @@ void ps_gemm(int M, int N, int K, const float *A, int lda, const float *B, int l
                 memcpy(C + (long)r * ldc + v * (VW), &acc[r][v], sizeof(float) * (size_t)n); \
             }                                                                              \
     }                                                                                      \
-    TARGET __attribute__((always_inline)) static inline void NAME##_rows(                  \
-        int M, int ncols, int K, const float *A, int lda, const float *B, int ldb,         \
-        float *C, int ldc, float beta)                                                     \
+    TARGET INLINE void NAME##_rows(int M, int ncols, int K, const float *A, int lda,       \
+                                   const float *B, int ldb, const float *bias, float beta, \
+                                   float *C, int ldc)                                      \
     {                                                                                      \
         int i = 0;                                                                         \
         for (; i + (MR) <= M; i += (MR))                                                   \
-            NAME##_tile(MR, ncols, K, A + (long)i * lda, lda, B, ldb, C + (long)i * ldc,   \
-                        ldc, beta);                                                        \
+            NAME##_tile(MR, ncols, K, A + (long)i * lda, lda, B, ldb, bias, beta,          \
+                        C + (long)i * ldc, ldc);                                           \
         for (; i < M; i++)                                                                 \
-            NAME##_tile(1, ncols, K, A + (long)i * lda, lda, B, ldb, C + (long)i * ldc,    \
-                        ldc, beta);                                                        \
+            NAME##_tile(1, ncols, K, A + (long)i * lda, lda, B, ldb, bias, beta,           \
+                        C + (long)i * ldc, ldc);                                           \
     }                                                                                      \
     TARGET static void NAME(int M, int N, int K, const float *A, int lda, const float *B,  \
-                            int ldb, float beta, float *C, int ldc)                        \
+                            int ldb, const float *bias, float beta, float *C, int ldc)     \
     {                                                                                      \
-        for (int j = 0; j < N; j += (VW) * (NV)) {                                         \
-            /* each call below gets constant tile sizes once inlined */                    \
-            if (N - j >= (VW) * (NV))                                                      \
-                NAME##_rows(M, (VW) * (NV), K, A, lda, B + j, ldb, C + j, ldc, beta);      \
-            else                                                                           \
-                NAME##_rows(M, N - j, K, A, lda, B + j, ldb, C + j, ldc, beta);            \
+        int j = 0;                                                                         \
+        for (; j + NAME##_NR <= N; j += NAME##_NR) /* constant width once inlined */       \
+            NAME##_rows(M, NAME##_NR, K, A, lda, B + j, ldb, bias ? bias + j : NULL, beta, \
+                        C + j, ldc);                                                       \
+        if (j == N) return;                                                                \
+        _Alignas(64) float pad[KC * NAME##_NR];                                            \
+        memset(pad, 0, sizeof pad);                                                        \
+        for (int k0 = 0; k0 < K || k0 == 0; k0 += KC) {                                    \
+            int kc = K - k0 < KC ? K - k0 : KC;                                            \
+            for (int k = 0; k < kc; k++)                                                   \
+                memcpy(pad + k * NAME##_NR, B + (long)(k0 + k) * ldb + j,                  \
+                       sizeof(float) * (size_t)(N - j));                                   \
+            NAME##_rows(M, N - j, kc, A + k0, lda, pad, NAME##_NR,                         \
+                        k0 == 0 && bias ? bias + j : NULL, k0 == 0 ? beta : 1.0f, C + j, ldc); \
         }                                                                                  \
     }
 
@@ -141,7 +158,7 @@ __attribute__((constructor)) static void choose_rt_kernel(void) { rt_kernel = pi
 const char *ps_gemm_rt_isa(void) { return rt_isa; }
 
 void ps_gemm_rt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                float beta, float *C, int ldc)
+                const float *bias, float beta, float *C, int ldc)
 {
-    rt_kernel(M, N, K, A, lda, B, ldb, beta, C, ldc);
+    rt_kernel(M, N, K, A, lda, B, ldb, bias, beta, C, ldc);
 }

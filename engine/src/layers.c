@@ -5,39 +5,22 @@
 
 #include "simd.h"
 
-static void fill_rows(float *out, int out_stride, int T, int c, const float *bias)
+void conv1d_forward(ps_gemm_fn gemm, float *out, const float *in, int in_stride, int T, int cin,
+                    int cout, int kernel, int dilation, const float *w, const float *bias)
 {
-    for (int t = 0; t < T; t++) {
-        float *row = out + (long)t * out_stride;
-        if (bias)
-            memcpy(row, bias, sizeof(float) * c);
-        else
-            memset(row, 0, sizeof(float) * c);
-    }
-}
-
-void conv1d_forward(ps_gemm_fn gemm, float *out, const float *in, int in_stride, int T, int cin, int cout,
-                    int kernel, int dilation, const float *w, const float *bias)
-{
-    fill_rows(out, cout, T, cout, bias);
     /* One matrix product per tap over the whole frame (the rows of the past are read in
-     * place, no im2col copy). */
+     * place, no im2col copy); the first tap writes, with the bias, the others add. */
     for (int j = 0; j < kernel; j++) {
         const float *tap = in - (long)(kernel - 1 - j) * dilation * in_stride;
-        gemm(T, cout, cin, tap, in_stride, w + (long)j * cin * cout, cout, 1.0f, out, cout);
+        gemm(T, cout, cin, tap, in_stride, w + (long)j * cin * cout, cout, j == 0 ? bias : NULL,
+             j == 0 ? 0.0f : 1.0f, out, cout);
     }
 }
 
 void linear_forward(ps_gemm_fn gemm, float *out, int out_stride, const float *in, int in_stride, int T,
                     int cin, int cout, const float *w, const float *bias, int accumulate)
 {
-    if (!accumulate) {
-        fill_rows(out, out_stride, T, cout, bias);
-    } else if (bias) {
-        for (int t = 0; t < T; t++)
-            for (int i = 0; i < cout; i++) out[(long)t * out_stride + i] += bias[i];
-    }
-    gemm(T, cout, cin, in, in_stride, w, cout, 1.0f, out, out_stride);
+    gemm(T, cout, cin, in, in_stride, w, cout, bias, accumulate ? 1.0f : 0.0f, out, out_stride);
 }
 
 /* exp(x) for the activations, vectorizable (no libm call, no branches): x = n ln2 + r,

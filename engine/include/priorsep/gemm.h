@@ -1,9 +1,10 @@
 /* The matrix product every layer is built on.
  *
- *   C[M x N] = A[M x K] * B[K x N] + beta * C        (row-major, explicit strides)
+ *   C[M x N] = A[M x K] * B[K x N] + beta * C + bias   (row-major, explicit strides)
  *
  * A holds one time step per row (channels contiguous), B is a weight matrix stored
- * [in features x out features]. Two implementations share this signature:
+ * [in features x out features]; bias (N values, added to every row) may be NULL. Two
+ * implementations share this signature:
  *
  *   ps_gemm        the build-time backend (meson option `blas`): OpenBLAS pinned to one
  *                  thread, or the engine's kernel. For offline paths (full sequences,
@@ -16,12 +17,12 @@
 #define PRIORSEP_GEMM_H
 
 typedef void (*ps_gemm_fn)(int M, int N, int K, const float *A, int lda, const float *B,
-                           int ldb, float beta, float *C, int ldc);
+                           int ldb, const float *bias, float beta, float *C, int ldc);
 
 void ps_gemm(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-             float beta, float *C, int ldc);
+             const float *bias, float beta, float *C, int ldc);
 void ps_gemm_rt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
-                float beta, float *C, int ldc);
+                const float *bias, float beta, float *C, int ldc);
 
 /* Pins the BLAS to one thread. Call off the audio thread before any product;
  * idempotent, a no-op for the portable backend. */
