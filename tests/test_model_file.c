@@ -579,6 +579,7 @@ END_TEST
  * loader must refuse it before allocating gigabytes. */
 START_TEST(huge_architecture_in_small_file)
 {
+    /* Every field at its maximum: refused by the total-size bound, before allocation. */
     blob good = valid_file();
     json_t *h = header_of(good);
     set_meta(h, "stacks", "16");
@@ -589,6 +590,18 @@ START_TEST(huge_architecture_in_small_file)
     set_meta(h, "hidden", "1024");
     set_meta(h, "cond", "256");
     blob b = assemble(h, data_of(good));
+    json_decref(h);
+    expect_refused(b, "architecture", "parameters, more than");
+
+    /* Within every bound (about 8 M parameters) but far larger than the file's data:
+     * refused by comparing with the data section, before allocation. */
+    h = header_of(good);
+    set_meta(h, "stacks", "1");
+    set_meta(h, "layers", "2");
+    set_meta(h, "kernel", "2");
+    set_meta(h, "residual", "1024");
+    set_meta(h, "skip", "1024");
+    b = assemble(h, data_of(good));
     json_decref(h);
     free(good.p);
     expect_refused(b, "data", "bytes of parameters");

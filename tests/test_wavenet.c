@@ -224,6 +224,33 @@ START_TEST(config_bounds_are_enforced)
 }
 END_TEST
 
+START_TEST(parameter_count_matches_the_tensor_table)
+{
+    ps_wavenet_config configs[3] = {ps_wavenet_config_reference(), small_config(), small_config()};
+    configs[2].stacks = 1, configs[2].layers = 1, configs[2].cond = 0; /* no residual projection at all */
+    for (int i = 0; i < 3; i++) {
+        ps_error err;
+        ps_wavenet *net = ps_wavenet_create(&configs[i], &err);
+        size_t sum = 0;
+        ps_tensor_view v;
+        for (int t = 0; t < ps_wavenet_num_tensors(net); t++) {
+            ps_wavenet_tensor(net, t, &v);
+            ck_assert(v.data == ps_wavenet_params(net) + sum); /* contiguous, in order */
+            sum += v.numel;
+        }
+        ck_assert_uint_eq(sum, ps_wavenet_num_params(net));
+        ck_assert_uint_eq(ps_wavenet_config_num_params(&configs[i]), sum);
+        ps_wavenet_destroy(net);
+    }
+    ps_wavenet_config huge = ps_wavenet_config_reference();
+    huge.residual = huge.skip = PS_WAVENET_MAX_CHANNELS;
+    huge.stacks = PS_WAVENET_MAX_STACKS, huge.layers = PS_WAVENET_MAX_LAYERS;
+    ps_error err;
+    ck_assert_int_ne(ps_wavenet_config_check(&huge, &err), 0);
+    ck_assert_ptr_nonnull(strstr(err.msg, "parameters"));
+}
+END_TEST
+
 START_TEST(reference_prior_facts)
 {
     ps_wavenet_config c = ps_wavenet_config_reference();
@@ -289,6 +316,7 @@ Suite *suite(void)
     tcase_add_test(tc, stream_turns_denormals_off_and_restores);
     tcase_add_test(tc, config_bounds_are_enforced);
     tcase_add_test(tc, reference_prior_facts);
+    tcase_add_test(tc, parameter_count_matches_the_tensor_table);
     tcase_add_test(tc, generation_is_seeded_bounded_and_continues);
     suite_add_tcase(s, tc);
     return s;

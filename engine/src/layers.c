@@ -64,7 +64,7 @@ void gate_forward(float *g, const float *z, int T, int c)
 }
 
 PS_SIMD_CLONES
-void relu_forward(float *out, const float *in, int n)
+void relu_forward(float *out, const float *in, size_t n)
 {
-    for (int i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+    for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
 }

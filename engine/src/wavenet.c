@@ -35,9 +35,24 @@ int ps_wavenet_config_check(const ps_wavenet_config *c, ps_error *err)
         return -1;
     if (c->head != PS_HEAD_CATEGORICAL && c->head != PS_HEAD_MOL)
         return ps_error_set(err, "head: unknown kind %d", (int)c->head);
-    if (c->head == PS_HEAD_MOL)
-        return check_range(err, "mixtures", c->mixtures, 1, PS_WAVENET_MAX_MIXTURES);
+    if (c->head == PS_HEAD_MOL && check_range(err, "mixtures", c->mixtures, 1, PS_WAVENET_MAX_MIXTURES))
+        return -1;
+    size_t n = ps_wavenet_config_num_params(c);
+    if (n > PS_WAVENET_MAX_PARAMS)
+        return ps_error_set(err, "architecture: %zu parameters, more than the %zu allowed", n,
+                            PS_WAVENET_MAX_PARAMS);
     return 0;
+}
+
+size_t ps_wavenet_config_num_params(const ps_wavenet_config *c)
+{
+    /* Sizes of the tensor table below; each field is bounded, so no overflow. */
+    size_t R = (size_t)c->residual, S = (size_t)c->skip, H = (size_t)c->hidden;
+    size_t C = (size_t)c->cond, K = (size_t)c->kernel, O = (size_t)ps_wavenet_out_dim(c);
+    size_t layers = (size_t)ps_wavenet_num_layers(c);
+    size_t per_layer = K * R * 2 * R + 2 * R + C * 2 * R + R * S + S;
+    return (size_t)c->input_kernel * R + R + layers * per_layer + (layers - 1) * (R * R + R) +
+           S * H + H + H * O + O;
 }
 
 int ps_wavenet_out_dim(const ps_wavenet_config *c)
@@ -237,8 +252,8 @@ void wavenet_head_forward(ps_gemm_fn gemm, const ps_wavenet *net, const float *s
                           float *a2, float *out)
 {
     int S = net->cfg.skip, H = net->cfg.hidden;
-    relu_forward(a1, skip, T * S);
+    relu_forward(a1, skip, (size_t)T * S);
     linear_forward(gemm, a2, H, a1, S, T, S, H, net->head_w1, net->head_b1, 0);
-    relu_forward(a2, a2, T * H);
+    relu_forward(a2, a2, (size_t)T * H);
     linear_forward(gemm, out, net->out_dim, a2, H, T, H, net->out_dim, net->head_w2, net->head_b2, 0);
 }

@@ -2,11 +2,10 @@
  * heads, with and without conditioning) and malformed variants of one of them, each a
  * few kilobytes.
  *
- *   make_corpus FOLDER
+ *   build/tests/make_corpus tests/fuzz/corpus
  *
- * Build: cc -std=c11 -D_POSIX_C_SOURCE=200809L -Iengine/include tests/fuzz/make_corpus.c
- *        engine/src/{error,wavenet,model_file,rng,mulaw,layers,gemm}.c
- *        $(pkg-config --cflags --libs jansson) -lm */
+ * Built with the tests so that it follows the file format; rerun it when the format
+ * changes. */
 #include <jansson.h>
 #include <stdint.h>
 #include <stdio.h>

@@ -4,6 +4,8 @@
  * real-time paths. Weights are stored [in][out] (conv weights [tap][in][out]). */
 #ifndef PRIORSEP_LAYERS_H
 #define PRIORSEP_LAYERS_H
+#include <stddef.h>
+
 #include "priorsep/gemm.h"
 
 /* Dilated causal 1-D convolution.
@@ -23,6 +25,6 @@ void linear_forward(ps_gemm_fn gemm, float *out, int out_stride, const float *in
 void gate_forward(float *g, const float *z, int T, int c);
 
 /* out = max(in, 0), elementwise over n values (in place allowed). */
-void relu_forward(float *out, const float *in, int n);
+void relu_forward(float *out, const float *in, size_t n);
 
 #endif

@@ -6,7 +6,7 @@
  *   "stacks", "layers", "kernel", "input_kernel", "residual", "skip", "hidden",
  *   "cond", "mixtures": decimal integers;  "head": "categorical" | "mol"
  *   "sample_rate": decimal integer (Hz);  "source": name of the source class
- *   any other string keys are kept as they are (training recipe, notes).
+ *   other string keys are allowed and ignored (not kept on a load-save round trip).
  *
  * Loading trusts nothing in the file: sizes, offsets, dtypes, shapes (against the
  * architecture), overlaps and values (all finite) are checked, and every failure names
@@ -31,7 +31,7 @@ ps_wavenet *ps_model_load(const char *path, ps_model_info *info, ps_error *err);
 ps_wavenet *ps_model_load_memory(const void *data, size_t size, const char *name,
                                  ps_model_info *info, ps_error *err);
 
-/* Writes the model atomically: to "<path>.tmp-XXXXXX" in the same folder, fsync, then
+/* Writes the model atomically (info may be NULL: 14,700 Hz, no source): to "<path>.tmp-XXXXXX" in the same folder, fsync, then
  * rename over path. On any failure (full disk included) path is left untouched and the
  * temporary file is removed. */
 int ps_model_save(const char *path, ps_wavenet *net, const ps_model_info *info,

@@ -40,6 +40,8 @@ typedef struct ps_wavenet_config {
 #define PS_WAVENET_MAX_CHANNELS 1024
 #define PS_WAVENET_MAX_COND 256
 #define PS_WAVENET_MAX_MIXTURES 64
+/* ... and in total: 2^26 parameters (256 MiB), far above any prior priorsep trains. */
+#define PS_WAVENET_MAX_PARAMS ((size_t)1 << 26)
 
 /* The reference prior R of the benchmarks: 2 x 10 layers, kernel 2, 32/32 channels,
  * MoL head with 10 components. */
@@ -48,6 +50,9 @@ ps_wavenet_config ps_wavenet_config_reference(void);
 /* 0 if the config is within the bounds above, else -1 with the offending field named. */
 int ps_wavenet_config_check(const ps_wavenet_config *cfg, ps_error *err);
 int ps_wavenet_out_dim(const ps_wavenet_config *cfg);        /* 256 or 3 * mixtures */
+/* Parameters of a valid architecture, counted without building the model (loaders
+ * compare it with the file's size before allocating anything). */
+size_t ps_wavenet_config_num_params(const ps_wavenet_config *cfg);
 int ps_wavenet_num_layers(const ps_wavenet_config *cfg);     /* stacks * layers */
 int ps_wavenet_dilation(const ps_wavenet_config *cfg, int layer);
 /* Samples of the past that output t depends on, t itself included. */
