@@ -18,6 +18,7 @@
 
 #include "priorsep/model_file.h"
 #include "priorsep/wavenet.h"
+#include "safetensors_blob.h"
 
 #define BAD_NAME "bad.safetensors"
 
@@ -92,32 +93,14 @@ static ps_wavenet *make_net(ps_wavenet_config cfg, uint64_t seed)
     return net;
 }
 
-typedef struct blob {
-    uint8_t *p;
-    size_t n;
-} blob;
-
 static blob read_file(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-    ck_assert_int_eq(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    ck_assert_int_ge(n, 0);
-    rewind(f);
-    blob b = {malloc((size_t)n + 1), (size_t)n};
-    ck_assert_uint_eq(fread(b.p, 1, b.n, f), b.n);
-    fclose(f);
+    blob b = blob_read(path);
+    ck_assert_msg(b.p != NULL, "%s: %s", path, strerror(errno));
     return b;
 }
 
-static void write_file(const char *path, blob b)
-{
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    if (b.n) ck_assert_uint_eq(fwrite(b.p, 1, b.n, f), b.n);
-    ck_assert_int_eq(fclose(f), 0);
-}
+static void write_file(const char *path, blob b) { ck_assert_int_eq(blob_write(path, b), 0); }
 
 static void save_ok(const char *path, ps_wavenet *net, const ps_model_info *info)
 {
@@ -140,44 +123,18 @@ static blob valid_file_of(ps_wavenet_config cfg)
 
 static blob valid_file(void) { return valid_file_of(small_config()); }
 
-static uint64_t header_length(blob b)
-{
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; i--) n = (n << 8) | b.p[i];
-    return n;
-}
-
-static void set_header_length(blob b, uint64_t n)
-{
-    for (int i = 0; i < 8; i++) b.p[i] = (uint8_t)(n >> (8 * i));
-}
-
 static json_t *header_of(blob b)
 {
     json_error_t je;
-    json_t *h = json_loadb((const char *)b.p + 8, header_length(b), 0, &je);
+    json_t *h = st_header(b, &je);
     ck_assert_msg(h != NULL, "%s", je.text);
     return h;
 }
 
-static blob data_of(blob b)
-{
-    uint64_t hl = header_length(b);
-    return (blob){b.p + 8 + hl, b.n - 8 - hl};
-}
-
-/* A file from a header (JSON, padded with spaces) and a data section. */
 static blob assemble(json_t *header, blob data)
 {
-    char *text = json_dumps(header, JSON_COMPACT);
-    ck_assert_ptr_nonnull(text);
-    size_t n = strlen(text), padded = (n + 7) / 8 * 8;
-    blob b = {malloc(8 + padded + data.n + 1), 8 + padded + data.n};
-    set_header_length(b, padded);
-    memcpy(b.p + 8, text, n);
-    memset(b.p + 8 + n, ' ', padded - n);
-    if (data.n) memcpy(b.p + 8 + padded, data.p, data.n);
-    free(text);
+    blob b = st_assemble(header, data);
+    ck_assert_ptr_nonnull(b.p);
     return b;
 }
 
@@ -186,7 +143,7 @@ static blob edited(json_t *(*edit)(json_t *h))
 {
     blob good = valid_file();
     json_t *h = edit(header_of(good));
-    blob b = assemble(h, data_of(good));
+    blob b = assemble(h, st_data(good));
     json_decref(h);
     free(good.p);
     return b;
@@ -280,8 +237,8 @@ static void round_trip(ps_wavenet_config cfg, const ps_model_info *info)
     ck_assert_str_eq(got.source, info ? info->source : "");
 
     blob b = read_file(path);
-    ck_assert_uint_eq(header_length(b) % 8, 0);
-    ck_assert_uint_eq(data_of(b).n, ps_wavenet_num_params(net) * sizeof(float));
+    ck_assert_uint_eq(st_header_length(b) % 8, 0);
+    ck_assert_uint_eq(st_data(b).n, ps_wavenet_num_params(net) * sizeof(float));
     ps_wavenet *mem = load_ok(b, NULL);
     ck_assert_int_eq(memcmp(ps_wavenet_params(mem), ps_wavenet_params(net),
                             ps_wavenet_num_params(net) * sizeof(float)),
@@ -341,7 +298,7 @@ START_TEST(layout_follows_table)
         ck_assert_uint_eq(offset_of(h, v.name, 1), at);
     }
     /* After the JSON's closing brace, only padding spaces. */
-    uint64_t hl = header_length(b), end = hl;
+    uint64_t hl = st_header_length(b), end = hl;
     while (end > 0 && b.p[8 + end - 1] == ' ') end--;
     ck_assert_uint_gt(end, 0);
     ck_assert_int_eq(b.p[8 + end - 1], '}');
@@ -379,7 +336,7 @@ START_TEST(accepts_unknown_metadata_and_categorical_mixtures)
     cfg.mixtures = 0;
     blob c = valid_file_of(cfg);
     json_t *h = categorical_with_mixtures(header_of(c));
-    blob d = assemble(h, data_of(c));
+    blob d = assemble(h, st_data(c));
     net = load_ok(d, NULL);
     ck_assert_int_eq(ps_wavenet_config_of(net)->mixtures, 0);
     ps_wavenet_destroy(net);
@@ -394,7 +351,7 @@ END_TEST
 START_TEST(truncated_files)
 {
     blob good = valid_file();
-    uint64_t hl = header_length(good);
+    uint64_t hl = st_header_length(good);
     size_t cuts[] = {0, 1, 7, 8, 12, 8 + hl / 2, 8 + hl - 1, 8 + hl, 8 + hl + 1,
                      8 + hl + 100, good.n - 4, good.n - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
@@ -420,7 +377,7 @@ END_TEST
 static blob with_header_length(uint64_t n)
 {
     blob b = valid_file();
-    set_header_length(b, n);
+    st_set_header_length(b, n);
     return b;
 }
 
@@ -447,7 +404,7 @@ START_TEST(more_than_100_mb_of_header)
     size_t n = 100u * 1000 * 1000 + 8;
     blob b = {malloc(8 + n), 8 + n};
     memset(b.p + 8, ' ', n);
-    set_header_length(b, n);
+    st_set_header_length(b, n);
     expect_refused(b, "header length", "accepted");
 }
 END_TEST
@@ -468,7 +425,7 @@ START_TEST(bad_json)
     const char *dup = "{\"__metadata__\":{},\"__metadata__\":{}}";
     size_t n = strlen(dup);
     blob d = {malloc(8 + n), 8 + n};
-    set_header_length(d, n);
+    st_set_header_length(d, n);
     memcpy(d.p + 8, dup, n);
     expect_refused(d, "header", "duplicate");
 
@@ -477,7 +434,7 @@ START_TEST(bad_json)
     const char *esc = "{\"__metadata__\":{\"a\":\"l\\\n\"}}";
     n = strlen(esc);
     blob e = {malloc(8 + n), 8 + n};
-    set_header_length(e, n);
+    st_set_header_length(e, n);
     memcpy(e.p + 8, esc, n);
     expect_refused(e, "header", "invalid escape");
 }
@@ -531,7 +488,7 @@ static void expect_field_refused(const char *key, const char *value, const char 
     blob good = valid_file();
     json_t *h = header_of(good);
     set_meta(h, key, value);
-    blob b = assemble(h, data_of(good));
+    blob b = assemble(h, st_data(good));
     json_decref(h);
     free(good.p);
     char field[64];
@@ -589,7 +546,7 @@ START_TEST(huge_architecture_in_small_file)
     set_meta(h, "skip", "1024");
     set_meta(h, "hidden", "1024");
     set_meta(h, "cond", "256");
-    blob b = assemble(h, data_of(good));
+    blob b = assemble(h, st_data(good));
     json_decref(h);
     expect_refused(b, "architecture", "parameters, more than");
 
@@ -601,7 +558,7 @@ START_TEST(huge_architecture_in_small_file)
     set_meta(h, "kernel", "2");
     set_meta(h, "residual", "1024");
     set_meta(h, "skip", "1024");
-    b = assemble(h, data_of(good));
+    b = assemble(h, st_data(good));
     json_decref(h);
     free(good.p);
     expect_refused(b, "data", "bytes of parameters");
@@ -706,7 +663,7 @@ START_TEST(missing_and_extra_tensors)
     blob good = valid_file();
     json_t *h = header_of(good);
     set_meta(h, "cond", "0");
-    expect_refused(assemble(h, data_of(good)), "tensor layers.0.cond.w", "not part");
+    expect_refused(assemble(h, st_data(good)), "tensor layers.0.cond.w", "not part");
     json_decref(h);
     free(good.p);
 }
@@ -784,7 +741,7 @@ static blob with_value(const char *name, size_t index, uint32_t bits)
     json_t *h = header_of(b);
     uint64_t at = offset_of(h, name, 0) + 4 * index;
     json_decref(h);
-    memcpy(data_of(b).p + at, &bits, 4);
+    memcpy(st_data(b).p + at, &bits, 4);
     return b;
 }
 
@@ -798,7 +755,7 @@ START_TEST(non_finite_values)
     expect_refused(with_value("head.b2", 8, 0xff800000), "tensor head.b2", "element 8 is Inf");
     /* The largest finite float and a denormal are fine. */
     blob ok = with_value("head.b2", 8, 0x7f7fffff);
-    memcpy(data_of(ok).p, &(uint32_t){1}, 4);
+    memcpy(st_data(ok).p, &(uint32_t){1}, 4);
     ps_wavenet_destroy(load_ok(ok, NULL));
     free(ok.p);
 }

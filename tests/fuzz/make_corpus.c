@@ -14,11 +14,7 @@
 
 #include "priorsep/model_file.h"
 #include "priorsep/wavenet.h"
-
-typedef struct blob {
-    uint8_t *p;
-    size_t n;
-} blob;
+#include "../safetensors_blob.h"
 
 static const char *folder;
 
@@ -37,19 +33,13 @@ static const char *path_of(const char *name)
 
 static void write_blob(const char *name, blob b)
 {
-    FILE *f = fopen(path_of(name), "wb");
-    if (!f || fwrite(b.p, 1, b.n, f) != b.n || fclose(f) != 0) die(path_of(name));
+    if (blob_write(path_of(name), b)) die(path_of(name));
 }
 
 static blob read_blob(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f || fseek(f, 0, SEEK_END) != 0) die(path);
-    long n = ftell(f);
-    rewind(f);
-    blob b = {malloc((size_t)n), (size_t)n};
-    if (!b.p || fread(b.p, 1, b.n, f) != b.n) die(path);
-    fclose(f);
+    blob b = blob_read(path);
+    if (!b.p) die(path);
     return b;
 }
 
@@ -67,41 +57,20 @@ static blob save_model(const char *name, ps_wavenet_config cfg, const char *sour
     return read_blob(path_of(name));
 }
 
-static uint64_t header_length(blob b)
-{
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; i--) n = (n << 8) | b.p[i];
-    return n;
-}
-
-static void set_header_length(blob b, uint64_t n)
-{
-    for (int i = 0; i < 8; i++) b.p[i] = (uint8_t)(n >> (8 * i));
-}
-
 static json_t *header_of(blob b)
 {
-    json_t *h = json_loadb((const char *)b.p + 8, header_length(b), 0, NULL);
+    json_t *h = st_header(b, NULL);
     if (!h) die("cannot parse a header it wrote");
     return h;
 }
 
-/* Writes header h (padded to 8 bytes) followed by the data section of `like`. */
+/* Writes header h followed by the data section of `like`. */
 static void write_edited(const char *name, json_t *h, blob like)
 {
-    char *text = json_dumps(h, JSON_COMPACT);
-    uint64_t hl = header_length(like);
-    const uint8_t *data = like.p + 8 + hl;
-    size_t data_n = like.n - 8 - hl;
-    size_t n = strlen(text), padded = (n + 7) / 8 * 8;
-    blob b = {malloc(8 + padded + data_n), 8 + padded + data_n};
-    set_header_length(b, padded);
-    memcpy(b.p + 8, text, n);
-    memset(b.p + 8 + n, ' ', padded - n);
-    memcpy(b.p + 8 + padded, data, data_n);
+    blob b = st_assemble(h, st_data(like));
+    if (!b.p) die("cannot encode a header");
     write_blob(name, b);
     free(b.p);
-    free(text);
     json_decref(h);
 }
 
@@ -144,17 +113,17 @@ static void malformed_variants(blob good)
     memcpy(b.p, good.p, good.n);
     memcpy(b.p + good.n - 4, &(uint32_t){0x7fc00000}, 4);
     write_blob("nan.safetensors", b);
-    set_header_length(b, (uint64_t)1 << 63);
+    st_set_header_length(b, (uint64_t)1 << 63);
     write_blob("header-length-huge.safetensors", b);
-    b.n = 8 + header_length(good) + 10;
-    set_header_length(b, header_length(good));
+    b.n = 8 + st_header_length(good) + 10;
+    st_set_header_length(b, st_header_length(good));
     write_blob("truncated.safetensors", b);
     free(b.p);
 
     /* A bad escape quoting a newline into jansson's message (a past fuzzer finding). */
     const char *esc = "{\"__metadata__\":{\"a\":\"l\\\n\"}}";
     blob e = {malloc(8 + strlen(esc)), 8 + strlen(esc)};
-    set_header_length(e, strlen(esc));
+    st_set_header_length(e, strlen(esc));
     memcpy(e.p + 8, esc, strlen(esc));
     write_blob("bad-escape.safetensors", e);
     free(e.p);
