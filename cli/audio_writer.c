@@ -14,11 +14,11 @@ static int format_for(const char *path)
     const char *slash = strrchr(path, '/');
     if (!dot || (slash && dot < slash)) return 0;
     static const struct { const char *ext; int format; } formats[] = {
-        {".wav", SF_FORMAT_WAV | SF_FORMAT_PCM_16},
-        {".flac", SF_FORMAT_FLAC | SF_FORMAT_PCM_16},
-        {".aiff", SF_FORMAT_AIFF | SF_FORMAT_PCM_16},
-        {".aif", SF_FORMAT_AIFF | SF_FORMAT_PCM_16},
-        {".au", SF_FORMAT_AU | SF_FORMAT_PCM_16},
+        {".wav", SF_FORMAT_WAV},
+        {".flac", SF_FORMAT_FLAC},
+        {".aiff", SF_FORMAT_AIFF},
+        {".aif", SF_FORMAT_AIFF},
+        {".au", SF_FORMAT_AU},
     };
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
         if (strcasecmp(dot, formats[i].ext) == 0) return formats[i].format;
@@ -26,15 +26,16 @@ static int format_for(const char *path)
 }
 
 int audio_writer_open(audio_writer *w, const char *path, int sample_rate, int channels,
-                      int overwrite, ps_error *err)
+                      int float32, int overwrite, ps_error *err)
 {
     memset(w, 0, sizeof *w);
     SF_INFO info = {.samplerate = sample_rate, .channels = channels, .format = format_for(path)};
     if (!info.format)
         return ps_error_set(err, "%s: unknown audio format (use .wav, .flac, .aiff or .au)", path);
+    info.format |= float32 ? SF_FORMAT_FLOAT : SF_FORMAT_PCM_16;
     if (!sf_format_check(&info))
-        return ps_error_set(err, "%s: cannot write %d Hz, %d channels in this format", path,
-                            sample_rate, channels);
+        return ps_error_set(err, "%s: cannot write %d Hz, %d channels, %s in this format", path,
+                            sample_rate, channels, float32 ? "32-bit float" : "16-bit PCM");
     struct stat st;
     if (!overwrite && stat(path, &st) == 0)
         return ps_error_set(err, "%s: exists (use --force to replace it)", path);
@@ -53,12 +54,18 @@ int audio_writer_open(audio_writer *w, const char *path, int sample_rate, int ch
         audio_writer_abort(w);
         return ps_error_set(err, "%s: cannot create a file there: %s", path, strerror(e));
     }
+    /* mkstemp's 0600 would make outputs private to their owner. */
+    mode_t mask = umask(0);
+    umask(mask);
+    fchmod(fd, 0666 & ~mask);
     w->file = sf_open_fd(fd, SFM_WRITE, &info, 1);
     if (!w->file) {
         close(fd);
         audio_writer_abort(w);
         return ps_error_set(err, "%s: %s", path, sf_strerror(NULL));
     }
+    /* A float file's PEAK chunk holds the time of writing: without it, output is reproducible. */
+    sf_command(w->file, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
     return 0;
 }
 

@@ -1,7 +1,9 @@
 /* Writes an audio file atomically: samples go to a temporary file beside the target
  * ("<path>.tmp-XXXXXX"), which is synced and renamed over the target only when complete.
  * A failure (full disk included) removes the temporary file and leaves the target as it
- * was. The format follows the extension: .wav, .flac, .aiff/.aif, .au (16-bit PCM). */
+ * was. The format follows the extension: .wav, .flac, .aiff/.aif, .au; 16-bit PCM, or
+ * 32-bit float (not .flac) to keep samples exact. Files get 0666 less the umask, and the
+ * same samples always give the same bytes (no time stamp in a PEAK chunk). */
 #ifndef PRIORSEP_AUDIO_WRITER_H
 #define PRIORSEP_AUDIO_WRITER_H
 #include <sndfile.h>
@@ -15,7 +17,7 @@ typedef struct audio_writer {
 
 /* Fails if path exists and !overwrite, or the extension is not a known format. */
 int audio_writer_open(audio_writer *w, const char *path, int sample_rate, int channels,
-                      int overwrite, ps_error *err);
+                      int float32, int overwrite, ps_error *err);
 int audio_writer_write(audio_writer *w, const float *frames, long n, ps_error *err);
 int audio_writer_commit(audio_writer *w, ps_error *err); /* close, sync, rename */
 void audio_writer_abort(audio_writer *w);                /* close, remove the temporary */

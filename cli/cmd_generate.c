@@ -78,7 +78,7 @@ int cmd_generate(int argc, char **argv)
         cli_fail(EXIT_RUNTIME, "%s", y ? err.msg : "out of memory");
         goto done;
     }
-    if (audio_writer_open(&w, out_path, info.sample_rate, 1, force, &err)) {
+    if (audio_writer_open(&w, out_path, info.sample_rate, 1, 0, force, &err)) {
         cli_fail(EXIT_RUNTIME, "%s", err.msg);
         goto done;
     }

@@ -1,10 +1,9 @@
 /* priorsep init prior: writes a WaveNet prior with fresh random weights. */
-#define _GNU_SOURCE
-#include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "arch_options.h"
 #include "cli.h"
 #include "priorsep/model_file.h"
 #include "priorsep/wavenet.h"
@@ -18,9 +17,7 @@ static void usage(FILE *f)
           "channels, mixture-of-logistics head with 10 components.\n"
           "\n"
           "  --out MODEL          model file to write (.safetensors)\n"
-          "  --head mol|categorical   output head (default mol)\n"
-          "  --stacks N --layers N --kernel N --input-kernel N\n"
-          "  --residual N --skip N --hidden N --cond N --mixtures N\n"
+          ARCH_OPTIONS_HELP
           "  --sample-rate HZ     the model's sample rate (default 14700)\n"
           "  --source NAME        the source class it models (default none)\n"
           "  --seed N             initialization seed (default 1)\n"
@@ -32,55 +29,27 @@ static void usage(FILE *f)
 
 int cmd_init_prior(int argc, char **argv)
 {
-    enum { O_HEAD = 256, O_STACKS, O_LAYERS, O_KERNEL, O_INPUT_KERNEL, O_RESIDUAL, O_SKIP,
-           O_HIDDEN, O_COND, O_MIXTURES, O_RATE, O_SOURCE, O_SEED, O_FORCE, O_OUT, O_HELP };
+    enum { O_RATE = 256, O_SOURCE, O_SEED, O_FORCE, O_OUT, O_HELP };
     static const struct option options[] = {
-        {"out", required_argument, 0, O_OUT},       {"head", required_argument, 0, O_HEAD},
-        {"stacks", required_argument, 0, O_STACKS}, {"layers", required_argument, 0, O_LAYERS},
-        {"kernel", required_argument, 0, O_KERNEL}, {"input-kernel", required_argument, 0, O_INPUT_KERNEL},
-        {"residual", required_argument, 0, O_RESIDUAL}, {"skip", required_argument, 0, O_SKIP},
-        {"hidden", required_argument, 0, O_HIDDEN}, {"cond", required_argument, 0, O_COND},
-        {"mixtures", required_argument, 0, O_MIXTURES}, {"sample-rate", required_argument, 0, O_RATE},
+        {"out", required_argument, 0, O_OUT},       {"sample-rate", required_argument, 0, O_RATE},
         {"source", required_argument, 0, O_SOURCE}, {"seed", required_argument, 0, O_SEED},
         {"force", no_argument, 0, O_FORCE},         {"help", no_argument, 0, O_HELP},
-        {0, 0, 0, 0}};
+        ARCH_OPTIONS,                               {0, 0, 0, 0}};
     ps_wavenet_config cfg = ps_wavenet_config_reference();
     ps_model_info info = {.sample_rate = 14700, .source = ""};
     const char *out = NULL;
     long v, seed = 1;
     int force = 0, opt;
-    /* Each numeric option writes one config field. */
-    struct { int id; const char *name; int *field; long lo, hi; } ints[] = {
-        {O_STACKS, "--stacks", &cfg.stacks, 1, PS_WAVENET_MAX_STACKS},
-        {O_LAYERS, "--layers", &cfg.layers, 1, PS_WAVENET_MAX_LAYERS},
-        {O_KERNEL, "--kernel", &cfg.kernel, 1, PS_WAVENET_MAX_KERNEL},
-        {O_INPUT_KERNEL, "--input-kernel", &cfg.input_kernel, 1, PS_WAVENET_MAX_KERNEL},
-        {O_RESIDUAL, "--residual", &cfg.residual, 1, PS_WAVENET_MAX_CHANNELS},
-        {O_SKIP, "--skip", &cfg.skip, 1, PS_WAVENET_MAX_CHANNELS},
-        {O_HIDDEN, "--hidden", &cfg.hidden, 1, PS_WAVENET_MAX_CHANNELS},
-        {O_COND, "--cond", &cfg.cond, 0, PS_WAVENET_MAX_COND},
-        {O_MIXTURES, "--mixtures", &cfg.mixtures, 1, PS_WAVENET_MAX_MIXTURES},
-        {O_RATE, "--sample-rate", &info.sample_rate, 1000, 768000},
-    };
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
-        int matched = 0;
-        for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
-            if (opt == ints[i].id) {
-                if (cli_parse_int(ints[i].name, optarg, ints[i].lo, ints[i].hi, &v)) return EXIT_USAGE;
-                *ints[i].field = (int)v;
-                matched = 1;
-            }
-        if (matched) continue;
+        int arch = arch_option_apply(opt, optarg, &cfg);
+        if (arch < 0) return EXIT_USAGE;
+        if (arch) continue;
         switch (opt) {
         case O_OUT: out = optarg; break;
-        case O_HEAD:
-            if (strcmp(optarg, "mol") == 0)
-                cfg.head = PS_HEAD_MOL;
-            else if (strcmp(optarg, "categorical") == 0)
-                cfg.head = PS_HEAD_CATEGORICAL;
-            else
-                return cli_fail(EXIT_USAGE, "--head: expected mol or categorical, got '%s'", optarg);
+        case O_RATE:
+            if (cli_parse_int("--sample-rate", optarg, 1000, 768000, &v)) return EXIT_USAGE;
+            info.sample_rate = (int)v;
             break;
         case O_SOURCE:
             if (strlen(optarg) >= sizeof info.source)

@@ -10,7 +10,10 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"generate", NULL, cmd_generate, "sample audio from a prior"},
+    {"data", "toy", cmd_data_toy, "write the toy data set (four waveforms and their mix)"},
     {"init", "prior", cmd_init_prior, "write an untrained prior with random weights"},
+    {"train", "prior", cmd_train_prior, "train a WaveNet prior of one source class"},
+    {"eval", "priors", cmd_eval_priors, "score priors on their classes and on each other's"},
 };
 
 static void usage(FILE *f)
@@ -39,13 +42,16 @@ int main(int argc, char **argv)
         puts("priorsep " PRIORSEP_VERSION);
         return EXIT_OK;
     }
+    int known = 0;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i].name) != 0) continue;
+        known = 1;
         if (!commands[i].sub) return commands[i].run(argc - 1, argv + 1);
         if (argc > 2 && strcmp(argv[2], commands[i].sub) == 0)
             return commands[i].run(argc - 2, argv + 2);
-        return cli_fail(EXIT_USAGE, "%s: expected '%s %s' (see priorsep --help)", argv[1],
-                        commands[i].name, commands[i].sub);
     }
+    if (known)
+        return cli_fail(EXIT_USAGE, "%s %s: unknown command (see priorsep --help)", argv[1],
+                        argc > 2 ? argv[2] : "");
     return cli_fail(EXIT_USAGE, "%s: unknown command (see priorsep --help)", argv[1]);
 }

@@ -18,6 +18,7 @@ void progress_start(progress *p, const char *label, const char *unit, double tot
     p->total = total > 0 ? total : 1;
     p->start = now();
     p->last_draw = 0;
+    p->note[0] = '\0';
     p->enabled = !quiet && isatty(STDERR_FILENO);
 }
 
@@ -32,8 +33,8 @@ static void draw(progress *p, double done, double t)
     int filled = (int)(frac * WIDTH);
     for (int i = 0; i < WIDTH; i++) bar[i] = i < filled ? '#' : ' ';
     bar[WIDTH] = '\0';
-    fprintf(stderr, "\r%s [%s] %3.0f%%  %.0f %s/s  ETA %.0f s ", p->label, bar, 100 * frac,
-            rate, p->unit, eta);
+    fprintf(stderr, "\r%s [%s] %3.0f%%  %.1f %s/s  ETA %.0f s  %s ", p->label, bar, 100 * frac,
+            rate, p->unit, eta, p->note);
     fflush(stderr);
     p->last_draw = t;
 }

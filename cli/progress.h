@@ -5,6 +5,7 @@
 
 typedef struct progress {
     const char *label, *unit;
+    char note[64]; /* shown after the ETA, e.g. the current loss */
     double total, start, last_draw;
     int enabled;
 } progress;

@@ -309,10 +309,10 @@ START_TEST(layout_follows_table)
 }
 END_TEST
 
-/* Metadata keys the loader does not know (a training recipe) are fine. */
-static json_t *add_recipe(json_t *h)
+/* Metadata keys the loader does not know (a note of another tool) are fine. */
+static json_t *add_unknown_key(json_t *h)
 {
-    set_meta(h, "recipe", "train.py --steps 1000");
+    set_meta(h, "trainer_note", "train.py --steps 1000");
     return h;
 }
 
@@ -326,7 +326,7 @@ static json_t *categorical_with_mixtures(json_t *h)
 
 START_TEST(accepts_unknown_metadata_and_categorical_mixtures)
 {
-    blob b = edited(add_recipe);
+    blob b = edited(add_unknown_key);
     ps_wavenet *net = load_ok(b, NULL);
     ps_wavenet_destroy(net);
     free(b.p);
@@ -529,6 +529,84 @@ START_TEST(config_out_of_bounds)
                                    "limit of the info struct",
                          "bytes");
     expect_field_refused("source", "tab\there", "not printable");
+}
+END_TEST
+
+/* The recipe: saved under "recipe" when not empty, loaded back as it was, up to the
+ * 1023 characters the info struct holds. */
+START_TEST(recipe_round_trip)
+{
+    ps_wavenet *net = make_net(small_config(), 5);
+    const char *path = tmp_path("recipe.safetensors");
+    ps_model_info info = {.sample_rate = 14700, .source = "piano",
+                          .recipe = "priorsep train-prior --source piano --steps 20000 "
+                                    "--lr 0.001 --seed 7 data/piano/*.wav"};
+    ps_model_info got;
+    ps_error err;
+    for (int longest = 0; longest < 2; longest++) {
+        if (longest) {
+            for (size_t i = 0; i < sizeof info.recipe - 1; i++)
+                info.recipe[i] = (char)(' ' + i % 95); /* every printable character */
+            info.recipe[sizeof info.recipe - 1] = '\0';
+        }
+        save_ok(path, net, &info);
+        ps_wavenet *back = ps_model_load(path, &got, &err);
+        ck_assert_msg(back != NULL, "%s", err.msg);
+        ck_assert_str_eq(got.recipe, info.recipe);
+        ck_assert_str_eq(got.source, info.source);
+        ps_wavenet_destroy(back);
+        blob b = read_file(path);
+        json_t *h = header_of(b);
+        ck_assert_str_eq(json_string_value(
+                             json_object_get(json_object_get(h, "__metadata__"), "recipe")),
+                         info.recipe);
+        json_decref(h);
+        free(b.p);
+    }
+
+    /* An empty recipe is not written, and a file without one loads with an empty one. */
+    info.recipe[0] = '\0';
+    save_ok(path, net, &info);
+    blob b = read_file(path);
+    json_t *h = header_of(b);
+    ck_assert_ptr_null(json_object_get(json_object_get(h, "__metadata__"), "recipe"));
+    json_decref(h);
+    memset(got.recipe, 'x', sizeof got.recipe);
+    ps_wavenet_destroy(load_ok(b, &got));
+    ck_assert_str_eq(got.recipe, "");
+    free(b.p);
+    unlink(path);
+    ps_wavenet_destroy(net);
+}
+END_TEST
+
+START_TEST(bad_recipe)
+{
+    char text[1100];
+    memset(text, 'r', 1024);
+    text[1024] = '\0';
+    expect_field_refused("recipe", text, "1024 bytes, more than the 1023 accepted");
+    memset(text, 'r', sizeof text - 1);
+    text[sizeof text - 1] = '\0';
+    expect_field_refused("recipe", text, "1099 bytes");
+    expect_field_refused("recipe", "train\n--steps 10", "byte 5 is not printable ASCII");
+    expect_field_refused("recipe", "train --name caf\xc3\xa9", "byte 16 is not printable");
+    expect_field_refused("recipe", "\x7f", "byte 0 is not printable");
+
+    /* What the loader refuses is not saved. */
+    ps_wavenet *net = make_net(small_config(), 1);
+    const char *path = tmp_path("bad-recipe.safetensors");
+    ps_error err;
+    ps_model_info info = {.sample_rate = 14700, .recipe = "train\t--fast"};
+    ck_assert_int_eq(ps_model_save(path, net, &info, &err), -1);
+    ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, "recipe: byte 5 is not printable"),
+                  "%s", err.msg);
+    memset(info.recipe, 'r', sizeof info.recipe);
+    ck_assert_int_eq(ps_model_save(path, net, &info, &err), -1);
+    ck_assert_msg(strstr(err.msg, "recipe: not terminated"), "%s", err.msg);
+    ck_assert_int_eq(access(path, F_OK), -1);
+    ck_assert_int_eq(count_temporaries(tmpdir), 0);
+    ps_wavenet_destroy(net);
 }
 END_TEST
 
@@ -925,6 +1003,8 @@ Suite *suite(void)
     tcase_add_test(tc, bad_metadata);
     tcase_add_test(tc, non_numeric_integer_fields);
     tcase_add_test(tc, config_out_of_bounds);
+    tcase_add_test(tc, recipe_round_trip);
+    tcase_add_test(tc, bad_recipe);
     tcase_add_test(tc, huge_architecture_in_small_file);
     tcase_add_test(tc, bad_dtypes);
     tcase_add_test(tc, shape_mismatch);

@@ -162,3 +162,106 @@ void ps_gemm_rt(int M, int N, int K, const float *A, int lda, const float *B, in
 {
     rt_kernel(M, N, K, A, lda, B, ldb, bias, beta, C, ldc);
 }
+
+/* ---- transposed products for the backward passes (offline only) ----------------------
+ *
+ *   ps_gemm_tn   C[M x N] = A^T B + beta C   A stored [K x M] (lda), B [K x N] (ldb)
+ *                weight gradients: dW[cin x cout] += X[T x cin]^T dY[T x cout]
+ *   ps_gemm_nt   C[M x N] = A B^T + beta C   A stored [M x K] (lda), B [N x K] (ldb)
+ *                input gradients: dX[T x cin] += dY[T x cout] W[cin x cout]^T
+ *
+ * As in BLAS, beta == 0 overwrites C without reading it (NaN or garbage there does not
+ * propagate), and K == 0 leaves beta C. With OpenBLAS these are cblas_sgemm with the
+ * transpose flags (which take the BLAS lock: never on the audio thread); the portable
+ * versions are plain loops that sum every output over k in increasing order, so their
+ * results do not depend on M or N. */
+
+/* C = beta C over the M x N block (C not read when beta == 0). */
+static void scale_block(int M, int N, float beta, float *C, int ldc)
+{
+    if (beta == 1.0f) return;
+    for (int i = 0; i < M; i++) {
+        float *c = C + (long)i * ldc;
+        for (int j = 0; j < N; j++) c[j] = beta == 0.0f ? 0.0f : beta * c[j];
+    }
+}
+
+#if PS_GEMM_OPENBLAS
+
+void ps_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    /* K == 0 is handled here: nothing to multiply, and the BLAS rejects lda/ldb it would
+     * not read. */
+    if (K <= 0) {
+        scale_block(M, N, beta, C, ldc);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, M, N, K, 1.0f, A, lda, B, ldb, beta,
+                C, ldc);
+}
+
+void ps_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        scale_block(M, N, beta, C, ldc);
+        return;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1.0f, A, lda, B, ldb, beta,
+                C, ldc);
+}
+
+#else
+
+/* k outermost: each step adds the outer product of row k of A (M values) and row k of B
+ * (N values) to C, one axpy per row of C over contiguous memory (vectorizes). Every
+ * C[i][j] receives its K terms in increasing k. For weight gradients C is cin x cout and
+ * stays in cache while k runs over the time steps. */
+void ps_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    scale_block(M, N, beta, C, ldc);
+    for (int k = 0; k < K; k++) {
+        const float *a = A + (long)k * lda, *b = B + (long)k * ldb;
+        for (int i = 0; i < M; i++) {
+            float aik = a[i], *c = C + (long)i * ldc;
+            for (int j = 0; j < N; j++) c[j] += aik * b[j];
+        }
+    }
+}
+
+/* Both operands are read along k (rows of A and rows of B are contiguous), so each output
+ * is a dot product. It is summed in DOT_LANES interleaved partial sums (lane l takes
+ * k = l, l + DOT_LANES, ...; the compiler keeps them in one vector register) and the
+ * lanes are then added in a fixed tree, so the order of the additions depends on K only. */
+enum { DOT_LANES = 8 };
+
+static float dot_lanes(const float *a, const float *b, int K)
+{
+    float acc[DOT_LANES] = {0};
+    int k = 0;
+    for (; k + DOT_LANES <= K; k += DOT_LANES)
+        for (int l = 0; l < DOT_LANES; l++) acc[l] += a[k + l] * b[k + l];
+    for (int l = 0; k < K; k++, l++) acc[l] += a[k] * b[k];
+    return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+}
+
+void ps_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    for (int i = 0; i < M; i++) {
+        const float *a = A + (long)i * lda;
+        float *c = C + (long)i * ldc;
+        for (int j = 0; j < N; j++) {
+            float d = K > 0 ? dot_lanes(a, B + (long)j * ldb, K) : 0.0f;
+            c[j] = (beta == 0.0f ? 0.0f : beta == 1.0f ? c[j] : beta * c[j]) + d;
+        }
+    }
+}
+
+#endif

@@ -72,3 +72,60 @@ float ps_mol_sample(const float *params, int K, ps_rng *rng)
     float x = params[K + k] + expf(clamp_log_scale(params[2 * K + k])) * (logf(u) - log1pf(-u));
     return x < -1.0f ? -1.0f : x > 1.0f ? 1.0f : x;
 }
+
+/* ---- loss gradients -------------------------------------------------------------------
+ * Both return the negative log-likelihood and add scale times its gradient into the
+ * buffers given (callers zero them). No allocation: they also serve the refinement steps. */
+
+/* -log p(bin) = lse(logits) - logits[bin];  d/d logits[i] = softmax_i - [i == bin]. */
+float ps_categorical_nll_backward(const float *logits, int n, int bin, float scale,
+                                  float *d_logits)
+{
+    float lse = logsumexp(logits, n);
+    for (int i = 0; i < n; i++) d_logits[i] += scale * expf(logits[i] - lse);
+    d_logits[bin] -= scale;
+    return lse - logits[bin];
+}
+
+/* With u_k = (x - mu_k) / s_k, s_k = exp(max(log_s_k, min)), term_k = logit_k +
+ * log f_k(x) and the responsibilities w_k = softmax(term)_k, pi_k = softmax(logit)_k:
+ *   d(-log p)/d logit_k = pi_k - w_k
+ *   d log f/du = 1 - 2 sigmoid(u) = -tanh(u/2)      (bounded, no overflow for any u)
+ *   d(-log p)/d mu_k    = -w_k tanh(u_k/2) / s_k
+ *   d(-log p)/d log_s_k = w_k (1 - u_k tanh(u_k/2))  (0 where log_s_k is clamped)
+ *   d(-log p)/dx        = sum_k w_k tanh(u_k/2) / s_k
+ * Two passes over the components: the first is ps_mol_logprob's one-pass logsumexp
+ * (same expressions, so the same value), the second recomputes each term for its
+ * responsibility. */
+float ps_mol_nll_backward(const float *params, int K, float x, float scale, float *d_params,
+                          float *d_x)
+{
+    const float *logit = params, *mu = params + K, *log_s = params + 2 * K;
+    float m = -INFINITY, s = 0.0f;
+    for (int k = 0; k < K; k++) {
+        float term = logit[k] + logistic_logpdf(x, mu[k], clamp_log_scale(log_s[k]));
+        if (term > m) {
+            s = s * expf(m - term) + 1.0f;
+            m = term;
+        } else {
+            s += expf(term - m);
+        }
+    }
+    float lse_logit = logsumexp(logit, K);
+    float lse_term = m + logf(s);
+    float dx = 0.0f;
+    for (int k = 0; k < K; k++) {
+        float ls = clamp_log_scale(log_s[k]);
+        float inv_s = expf(-ls);
+        float u = (x - mu[k]) * inv_s;
+        float wk = expf(logit[k] + logistic_logpdf(x, mu[k], ls) - lse_term);
+        float pik = expf(logit[k] - lse_logit);
+        float th = tanhf(0.5f * u);
+        d_params[k] += scale * (pik - wk);
+        d_params[K + k] -= scale * wk * th * inv_s;
+        if (!(log_s[k] < PS_MOL_LOG_SCALE_MIN)) d_params[2 * K + k] += scale * wk * (1.0f - u * th);
+        dx += wk * th * inv_s;
+    }
+    if (d_x) *d_x += scale * dx;
+    return lse_logit - lse_term;
+}

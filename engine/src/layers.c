@@ -68,3 +68,82 @@ void relu_forward(float *out, const float *in, size_t n)
 {
     for (size_t i = 0; i < n; i++) out[i] = in[i] > 0.0f ? in[i] : 0.0f;
 }
+
+/* ---- backward passes ------------------------------------------------------------------
+ * Each adds its gradients into the buffers it is given (callers zero them first), so
+ * that a layer whose input feeds several consumers collects all their contributions.
+ * The products run on the offline backend (ps_gemm_tn / ps_gemm_nt). */
+
+/* d_out rows are cout floats apart, as conv1d_forward writes out.
+ *   d_bias += sum_t d_out[t]
+ *   d_W_j  += tap_j^T d_out        tap_j = the input rows (kernel-1-j)*dilation earlier
+ *   d_tap_j += d_out W_j^T
+ * The taps overlap, so d_in collects from every tap in turn, including the rows before
+ * time 0. */
+void conv1d_backward(float *d_in, float *d_w, float *d_bias, const float *d_out, const float *in,
+                     int in_stride, int T, int cin, int cout, int kernel, int dilation,
+                     const float *w)
+{
+    if (T <= 0) return;
+    if (d_bias)
+        for (int t = 0; t < T; t++) {
+            const float *g = d_out + (long)t * cout;
+            for (int o = 0; o < cout; o++) d_bias[o] += g[o];
+        }
+    for (int j = 0; j < kernel; j++) {
+        long back = (long)(kernel - 1 - j) * dilation * in_stride;
+        if (d_w)
+            ps_gemm_tn(cin, cout, T, in - back, in_stride, d_out, cout, 1.0f,
+                       d_w + (long)j * cin * cout, cout);
+        if (d_in)
+            ps_gemm_nt(T, cin, cout, d_out, cout, w + (long)j * cin * cout, cout, 1.0f,
+                       d_in - back, in_stride);
+    }
+}
+
+void linear_backward(float *d_in, int d_in_stride, float *d_w, float *d_bias, const float *d_out,
+                     int d_out_stride, const float *in, int in_stride, int T, int cin, int cout,
+                     const float *w)
+{
+    if (T <= 0) return;
+    if (d_bias)
+        for (int t = 0; t < T; t++) {
+            const float *g = d_out + (long)t * d_out_stride;
+            for (int o = 0; o < cout; o++) d_bias[o] += g[o];
+        }
+    if (d_w) ps_gemm_tn(cin, cout, T, in, in_stride, d_out, d_out_stride, 1.0f, d_w, cout);
+    if (d_in) ps_gemm_nt(T, cin, cout, d_out, d_out_stride, w, cout, 1.0f, d_in, d_in_stride);
+}
+
+/* With th = tanh(f) and sg = sigmoid(s) recomputed as the forward computes them (same
+ * clamps, same exp), g = th sg gives
+ *   dg/df = (1 - th^2) sg     1 - th^2 = 4e / (1 + e)^2,   e = exp(-2f)
+ *   dg/ds = th sg (1 - sg)    sg (1 - sg) = es / (1 + es)^2, es = exp(-s)
+ * The right-hand forms are the same quantities without the cancellation of 1 - th^2
+ * and 1 - sg near saturation. Past the clamps the forward is flat; the backward then
+ * returns the derivative at the clamp (below 7e-8 for tanh, 1e-13 for sigmoid). */
+PS_SIMD_CLONES
+void gate_backward(float *d_z, const float *d_g, const float *z, int T, int c)
+{
+    for (int t = 0; t < T; t++) {
+        const float *f = z + (long)t * 2 * c, *s = f + c, *dg = d_g + (long)t * c;
+        float *df = d_z + (long)t * 2 * c, *ds = df + c;
+        for (int i = 0; i < c; i++) {
+            float fi = f[i] < -9.0f ? -9.0f : f[i] > 9.0f ? 9.0f : f[i];
+            float si = s[i] < -30.0f ? -30.0f : s[i] > 30.0f ? 30.0f : s[i];
+            float e = exp_approx(-2.0f * fi), es = exp_approx(-si);
+            float inv = 1.0f / (1.0f + e), sg = 1.0f / (1.0f + es);
+            float th = (1.0f - e) * inv;
+            df[i] += dg[i] * (4.0f * e * inv * inv) * sg;
+            ds[i] += dg[i] * th * (es * sg * sg);
+        }
+    }
+}
+
+/* The mask comes from the forward output: out > 0 exactly where in > 0 (at in == 0 the
+ * gradient is taken as 0). */
+PS_SIMD_CLONES
+void relu_backward(float *d_in, const float *d_out, const float *out, size_t n)
+{
+    for (size_t i = 0; i < n; i++) d_in[i] += out[i] > 0.0f ? d_out[i] : 0.0f;
+}

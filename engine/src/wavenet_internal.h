@@ -4,12 +4,14 @@
 #include "priorsep/gemm.h"
 #include "priorsep/wavenet.h"
 
+/* Pointers into the parameter block. A second model of the same config serves as the
+ * gradient block of the trainer, with the same names. */
 typedef struct wavenet_layer {
     int dilation;
-    const float *conv_w, *conv_b; /* [kernel][R][2R], [2R] */
-    const float *cond_w;          /* [cond][2R], NULL without conditioning */
-    const float *res_w, *res_b;   /* [R][R], [R]; NULL on the last layer */
-    const float *skip_w, *skip_b; /* [R][S], [S] */
+    float *conv_w, *conv_b; /* [kernel][R][2R], [2R] */
+    float *cond_w;          /* [cond][2R], NULL without conditioning */
+    float *res_w, *res_b;   /* [R][R], [R]; NULL on the last layer */
+    float *skip_w, *skip_b; /* [R][S], [S] */
 } wavenet_layer;
 
 struct ps_wavenet {
@@ -17,8 +19,8 @@ struct ps_wavenet {
     int n_layers, out_dim;
     float *params;
     size_t n_params;
-    const float *input_w, *input_b;                   /* [input_kernel][1][R], [R] */
-    const float *head_w1, *head_b1, *head_w2, *head_b2; /* [S][H], [H], [H][O], [O] */
+    float *input_w, *input_b;                   /* [input_kernel][1][R], [R] */
+    float *head_w1, *head_b1, *head_w2, *head_b2; /* [S][H], [H], [H][O], [O] */
     wavenet_layer *layer;
     int n_tensors;
     ps_tensor_view *tensor;

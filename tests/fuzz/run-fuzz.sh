@@ -4,6 +4,8 @@
 #
 #   run-fuzz.sh FUZZER [EXTRA LIBFUZZER FLAGS...]
 #   PS_FUZZ_SECONDS   how long to fuzz (default 30)
+#   PS_FUZZ_CORPUS    the seed corpus folder (default: corpus/ next to this script)
+#   PS_FUZZ_DICT      the libFuzzer dictionary (default: model_file.dict next to it)
 #
 # A crashing input is kept (its path is printed) so that it can be replayed with
 # `FUZZER INPUT`.
@@ -21,11 +23,12 @@ fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/priorsep-fuzz.XXXXXX")
 mkdir "$work/corpus" "$work/artifacts"
-cp "$here"/corpus/* "$work/corpus/"
+cp "${PS_FUZZ_CORPUS:-$here/corpus}"/* "$work/corpus/"
 
 dict=
-if [ -f "$here/model_file.dict" ]; then
-    dict="-dict=$here/model_file.dict"
+dict_file=${PS_FUZZ_DICT:-$here/model_file.dict}
+if [ -f "$dict_file" ]; then
+    dict="-dict=$dict_file"
 fi
 
 status=0

@@ -24,6 +24,17 @@ void ps_gemm(int M, int N, int K, const float *A, int lda, const float *B, int l
 void ps_gemm_rt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                 const float *bias, float beta, float *C, int ldc);
 
+/* Transposed products for the backward passes (offline only: with OpenBLAS they take its
+ * lock like ps_gemm). No bias; beta == 0 overwrites C without reading it.
+ *   ps_gemm_tn   C[M x N] = A^T B + beta C, A stored [K x M] (lda >= M), B [K x N]
+ *                (weight gradients: dW += X^T dY)
+ *   ps_gemm_nt   C[M x N] = A B^T + beta C, A stored [M x K], B [N x K] (ldb >= K)
+ *                (input gradients: dX += dY W^T) */
+void ps_gemm_tn(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                float beta, float *C, int ldc);
+void ps_gemm_nt(int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                float beta, float *C, int ldc);
+
 /* Pins the BLAS to one thread. Call off the audio thread before any product;
  * idempotent, a no-op for the portable backend. */
 void ps_gemm_init(void);

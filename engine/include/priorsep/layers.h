@@ -27,4 +27,27 @@ void gate_forward(float *g, const float *z, int T, int c);
 /* out = max(in, 0), elementwise over n values (in place allowed). */
 void relu_forward(float *out, const float *in, size_t n);
 
+/* ---- backward passes (offline products: ps_gemm_tn / ps_gemm_nt) ----
+ * Each ADDS its gradients into the buffers it is given (callers zero them), mirrors the
+ * forward's arguments, and reads the forward's input (or output, for the ReLU). */
+
+/* d_out: T rows of cout (as conv1d_forward writes out). d_w [kernel][cin][cout],
+ * d_bias [cout]. d_in points at time 0 and has the stride of `in`; like `in`, the
+ * (kernel-1)*dilation rows before it receive gradient too (the caller provides them and
+ * discards them where they were zero padding). Any of d_in, d_w, d_bias may be NULL. */
+void conv1d_backward(float *d_in, float *d_w, float *d_bias, const float *d_out, const float *in,
+                     int in_stride, int T, int cin, int cout, int kernel, int dilation,
+                     const float *w);
+
+/* d_w [cin][cout], d_bias [cout]; d_in, d_w, d_bias may be NULL. */
+void linear_backward(float *d_in, int d_in_stride, float *d_w, float *d_bias, const float *d_out,
+                     int d_out_stride, const float *in, int in_stride, int T, int cin, int cout,
+                     const float *w);
+
+/* d_z rows [filter | gate] (2c) from d_g rows (c) and the pre-activations z. */
+void gate_backward(float *d_z, const float *d_g, const float *z, int T, int c);
+
+/* d_in += d_out where out > 0 (out: the forward's output). */
+void relu_backward(float *d_in, const float *d_out, const float *out, size_t n);
+
 #endif

@@ -6,7 +6,12 @@
  *   "stacks", "layers", "kernel", "input_kernel", "residual", "skip", "hidden",
  *   "cond", "mixtures": decimal integers;  "head": "categorical" | "mol"
  *   "sample_rate": decimal integer (Hz);  "source": name of the source class
+ *   "recipe": the training command;  "noise_levels", "sigma_max", "sigma_min": the
+ *   noise ladder of a noise-conditioned prior (decimal numbers; absent for others)
+ *   "recipe": how the model was made (the training command line); optional
  *   other string keys are allowed and ignored (not kept on a load-save round trip).
+ * Training checkpoints (checkpoint.h) share the layout under format
+ * "priorsep.checkpoint"; each loader refuses the other's files.
  *
  * Loading trusts nothing in the file: sizes, offsets, dtypes, shapes (against the
  * architecture), overlaps and values (all finite) are checked, and every failure names
@@ -20,10 +25,21 @@
 /* Largest model file accepted; real priors are a few MB. */
 #define PS_MODEL_FILE_MAX_BYTES ((size_t)1 << 30)
 
+/* Facts about a model besides its architecture. Text fields are printable ASCII,
+ * NUL-terminated; empty ones are not written. */
 typedef struct ps_model_info {
     int sample_rate;
     char source[64];
+    /* Free-text training recipe: the command line that built the model. */
+    char recipe[1024];
+    /* The noise ladder a noise-conditioned prior was trained with (design §2):
+     * noise_levels geometric levels from sigma_max down to sigma_min; 0 = none. */
+    int noise_levels;
+    float sigma_max, sigma_min;
 } ps_model_info;
+
+#define PS_MODEL_MAX_NOISE_LEVELS 100
+#define PS_MODEL_MAX_SIGMA 100.0f
 
 /* Loads a model from a file / from memory (`name` is used in messages). On success
  * returns the model and fills *info (info may be NULL); on failure returns NULL. */
@@ -31,9 +47,9 @@ ps_wavenet *ps_model_load(const char *path, ps_model_info *info, ps_error *err);
 ps_wavenet *ps_model_load_memory(const void *data, size_t size, const char *name,
                                  ps_model_info *info, ps_error *err);
 
-/* Writes the model atomically (info may be NULL: 14,700 Hz, no source): to "<path>.tmp-XXXXXX" in the same folder, fsync, then
- * rename over path. On any failure (full disk included) path is left untouched and the
- * temporary file is removed. */
+/* Writes the model atomically (info may be NULL: 14,700 Hz, no source, no recipe): to
+ * "<path>.tmp-XXXXXX" in the same folder, fsync, then rename over path. On any failure
+ * (full disk included) path is left untouched and the temporary file is removed. */
 int ps_model_save(const char *path, ps_wavenet *net, const ps_model_info *info,
                   ps_error *err);
 

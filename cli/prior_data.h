@@ -1,0 +1,35 @@
+/* The training data of one source class: every audio file named <source>.<ext> under a
+ * folder (recursively; the toy generator's layout is DIR/<item>/<source>.wav), read as
+ * mono at the model's rate. Each file gives its first (1 - val_fraction) to training
+ * and the rest to validation, so both splits see every file and neither depends on how
+ * many files there are. Crops never cross files. */
+#ifndef PRIORSEP_PRIOR_DATA_H
+#define PRIORSEP_PRIOR_DATA_H
+#include "priorsep/error.h"
+#include "priorsep/rng.h"
+
+typedef struct prior_file {
+    float *samples;
+    long n, split; /* training: [0, split), validation: [split, n) */
+} prior_file;
+
+typedef struct prior_data {
+    prior_file *file;
+    int n_files;
+} prior_data;
+
+int prior_data_load(prior_data *d, const char *dir, const char *source, int rate,
+                    double val_fraction, ps_error *err);
+void prior_data_free(prior_data *d);
+
+/* Fails unless some file's training part holds `len` samples. */
+int prior_data_check_crop(const prior_data *d, long len, const char *dir, ps_error *err);
+/* A uniformly drawn training crop of len samples (every valid start equally likely). */
+const float *prior_data_train_crop(const prior_data *d, long len, ps_rng *rng);
+
+
+
+/* Up to max fixed validation crops of len samples (the start of the validation part of
+ * files spread evenly over the set); returns how many. */
+int prior_data_val_crops(const prior_data *d, long len, int max, const float **crops);
+#endif
