@@ -48,10 +48,11 @@ static float logistic_logpdf(float x, float mu, float log_s)
     return -u - log_s - 2.0f * softplus_neg_u;
 }
 
-float ps_mol_logprob(const float *params, int K, float x)
+/* logsumexp_k (logit_k + log f_k(x)) in one pass: running maximum m and sum of
+ * exp(. - m). */
+static float mol_term_logsumexp(const float *params, int K, float x)
 {
     const float *logit = params, *mu = params + K, *log_s = params + 2 * K;
-    /* One-pass logsumexp over the components: running maximum m and sum s of exp(. - m). */
     float m = -INFINITY, s = 0.0f;
     for (int k = 0; k < K; k++) {
         float term = logit[k] + logistic_logpdf(x, mu[k], clamp_log_scale(log_s[k]));
@@ -62,7 +63,12 @@ float ps_mol_logprob(const float *params, int K, float x)
             s += expf(term - m);
         }
     }
-    return m + logf(s) - logsumexp(logit, K);
+    return m + logf(s);
+}
+
+float ps_mol_logprob(const float *params, int K, float x)
+{
+    return mol_term_logsumexp(params, K, x) - logsumexp(params, K);
 }
 
 float ps_mol_sample(const float *params, int K, ps_rng *rng)
@@ -94,25 +100,15 @@ float ps_categorical_nll_backward(const float *logits, int n, int bin, float sca
  *   d(-log p)/d mu_k    = -w_k tanh(u_k/2) / s_k
  *   d(-log p)/d log_s_k = w_k (1 - u_k tanh(u_k/2))  (0 where log_s_k is clamped)
  *   d(-log p)/dx        = sum_k w_k tanh(u_k/2) / s_k
- * Two passes over the components: the first is ps_mol_logprob's one-pass logsumexp
- * (same expressions, so the same value), the second recomputes each term for its
+ * Two passes over the components: the first is ps_mol_logprob's logsumexp (the same
+ * function, so the same value), the second recomputes each term for its
  * responsibility. */
 float ps_mol_nll_backward(const float *params, int K, float x, float scale, float *d_params,
                           float *d_x)
 {
     const float *logit = params, *mu = params + K, *log_s = params + 2 * K;
-    float m = -INFINITY, s = 0.0f;
-    for (int k = 0; k < K; k++) {
-        float term = logit[k] + logistic_logpdf(x, mu[k], clamp_log_scale(log_s[k]));
-        if (term > m) {
-            s = s * expf(m - term) + 1.0f;
-            m = term;
-        } else {
-            s += expf(term - m);
-        }
-    }
     float lse_logit = logsumexp(logit, K);
-    float lse_term = m + logf(s);
+    float lse_term = mol_term_logsumexp(params, K, x);
     float dx = 0.0f;
     for (int k = 0; k < K; k++) {
         float ls = clamp_log_scale(log_s[k]);

@@ -10,8 +10,8 @@ priorsep=./build/cli/priorsep
 work=${1:-/tmp/priorsep-toy}
 steps=${PRIORSEP_TOY_STEPS:-3000}
 
-$priorsep data toy --out "$work/train" --split train --items 400 --seed 1 --quiet
-$priorsep data toy --out "$work/test" --split test --items 200 --seed 1 --quiet
+$priorsep data toy --out "$work/train" --split train --items 400 --seed 1 --force --quiet
+$priorsep data toy --out "$work/test" --split test --items 200 --seed 1 --force --quiet
 for source in sine square sawtooth triangle; do
     $priorsep train prior --source "$source" --data "$work/train" \
         --out "models/toy/$source.safetensors" --checkpoint "$work/$source.ckpt" \
