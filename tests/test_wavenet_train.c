@@ -44,6 +44,26 @@ static void assert_close(const char *what, int i, double analytic, double numeri
                   analytic, numeric);
 }
 
+/* Central differences of the projected loss with respect to each of v[0..n-1] (model
+ * parameters or input samples); returns max |numeric|. */
+static double numeric_gradient(float *v, size_t n, double *numeric, const ps_wavenet *net,
+                               ps_wavenet_acts *a, const float *x, const float *cond, const float *r)
+{
+    const float h = 1e-2f;
+    double scale = 0;
+    for (size_t i = 0; i < n; i++) {
+        float keep = v[i];
+        v[i] = keep + h;
+        double up = projected_loss(net, a, x, cond, r);
+        v[i] = keep - h;
+        double down = projected_loss(net, a, x, cond, r);
+        v[i] = keep;
+        numeric[i] = (up - down) / (2 * h);
+        scale = fmax(scale, fabs(numeric[i]));
+    }
+    return scale;
+}
+
 static void check_gradients(ps_head_kind head)
 {
     ps_error err;
@@ -68,34 +88,15 @@ static void check_gradients(ps_head_kind head)
 
     ps_wavenet_train_backward(net, a, r, grad, d_x);
 
-    const float h = 1e-2f;
     float *p = ps_wavenet_params(net), *g = ps_wavenet_params(grad);
     size_t n = ps_wavenet_num_params(net);
-    double *numeric = malloc(sizeof(double) * n), scale = 0;
-    for (size_t i = 0; i < n; i++) {
-        float keep = p[i];
-        p[i] = keep + h;
-        double up = projected_loss(net, a, x, cond, r);
-        p[i] = keep - h;
-        double down = projected_loss(net, a, x, cond, r);
-        p[i] = keep;
-        numeric[i] = (up - down) / (2 * h);
-        scale = fmax(scale, fabs(numeric[i]));
-    }
+    double *numeric = malloc(sizeof(double) * n);
+    double scale = numeric_gradient(p, n, numeric, net, a, x, cond, r);
     ck_assert(scale > 0);
     for (size_t i = 0; i < n; i++) assert_close("param", (int)i, g[i], numeric[i], scale);
 
-    double xs = 0, xnum[T];
-    for (int t = 0; t < T; t++) {
-        float keep = x[t];
-        x[t] = keep + h;
-        double up = projected_loss(net, a, x, cond, r);
-        x[t] = keep - h;
-        double down = projected_loss(net, a, x, cond, r);
-        x[t] = keep;
-        xnum[t] = (up - down) / (2 * h);
-        xs = fmax(xs, fabs(xnum[t]));
-    }
+    double xnum[T];
+    double xs = numeric_gradient(x, T, xnum, net, a, x, cond, r);
     for (int t = 0; t < T; t++) assert_close("x", t, d_x[t], xnum[t], xs);
 
     /* backward accumulates: a second call doubles the gradient */
