@@ -4,17 +4,14 @@
  * the field, and saving never leaves a half-written checkpoint behind. Malformed files
  * are made from a valid one by editing its bytes or its parsed header. */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -22,77 +19,21 @@
 #include "priorsep/model_file.h"
 #include "priorsep/wavenet.h"
 #include "safetensors_blob.h"
+#include "test_files.h"
 
 #define BAD_NAME "bad.ckpt"
 #define RECIPE "priorsep train --source piano --steps 1000 --lr 0.001 --seed 7"
 
-/* ---- fixtures: a temporary folder ------------------------------------------------- */
-
-static char tmpdir[64];
-
-static void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ps-test-checkpoint.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s", tmpdir, e->d_name);
-        if (unlink(path) != 0 && errno == EISDIR) rmdir(path);
-    }
-    closedir(d);
-    rmdir(tmpdir);
-}
-
-static const char *tmp_path(const char *name)
-{
-    static char buf[2][512];
-    static int slot;
-    slot ^= 1;
-    snprintf(buf[slot], sizeof buf[slot], "%s/%s", tmpdir, name);
-    return buf[slot];
-}
-
-/* Files of the temporary folder whose name contains ".tmp-". */
-static int count_temporaries(void)
-{
-    DIR *d = opendir(tmpdir);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, ".tmp-")) n++;
-    closedir(d);
-    return n;
-}
+static void make_tmpdir(void) { tmpdir_create("/tmp/ps-test-checkpoint.XXXXXX"); }
 
 /* ---- checkpoints and files --------------------------------------------------------- */
 
-/* Every kind of tensor; layers.1.conv.w is [2,4,8], head.w2 [5,9]. */
-static ps_wavenet_config small_config(void)
+/* A second moment: never negative, and small as AdamW's are. */
+static ps_wavenet *make_moment(ps_wavenet_config cfg, uint64_t seed)
 {
-    return (ps_wavenet_config){.stacks = 2, .layers = 3, .kernel = 2, .input_kernel = 3,
-                               .residual = 4, .skip = 3, .hidden = 5, .cond = 2,
-                               .head = PS_HEAD_MOL, .mixtures = 3};
-}
-
-static ps_wavenet *make_net(ps_wavenet_config cfg, uint64_t seed, int nonnegative)
-{
-    ps_error err;
-    ps_wavenet *net = ps_wavenet_create(&cfg, &err);
-    ck_assert_msg(net != NULL, "%s", err.msg);
-    ps_wavenet_init_random(net, seed);
-    if (nonnegative) {
-        float *p = ps_wavenet_params(net);
-        for (size_t i = 0; i < ps_wavenet_num_params(net); i++) p[i] = fabsf(p[i]) * 1e-3f;
-    }
+    ps_wavenet *net = make_net(cfg, seed);
+    float *p = ps_wavenet_params(net);
+    for (size_t i = 0; i < ps_wavenet_num_params(net); i++) p[i] = fabsf(p[i]) * 1e-3f;
     return net;
 }
 
@@ -100,9 +41,9 @@ static ps_wavenet *make_net(ps_wavenet_config cfg, uint64_t seed, int nonnegativ
 static ps_checkpoint make_ck(ps_wavenet_config cfg, uint64_t seed)
 {
     ps_checkpoint ck = {
-        .net = make_net(cfg, seed, 0),
-        .adam_m = make_net(cfg, seed + 1, 0),
-        .adam_v = make_net(cfg, seed + 2, 1),
+        .net = make_net(cfg, seed),
+        .adam_m = make_net(cfg, seed + 1),
+        .adam_v = make_moment(cfg, seed + 2),
         .info = {.sample_rate = 14700, .source = "piano", .recipe = RECIPE},
         .step = 1234,
         .rng = {UINT64_C(0x0123456789abcdef), UINT64_C(0xfedcba9876543210)},
@@ -121,13 +62,6 @@ static void save_ok(const char *path, const ps_checkpoint *ck)
     ck_assert_msg(ps_checkpoint_save(path, ck, &err) == 0, "%s", err.msg);
 }
 
-static blob read_file(const char *path)
-{
-    blob b = blob_read(path);
-    ck_assert_msg(b.p != NULL, "%s: %s", path, strerror(errno));
-    return b;
-}
-
 /* The bytes of a saved checkpoint of the small config. */
 static blob valid_file(void)
 {
@@ -137,78 +71,6 @@ static blob valid_file(void)
     ps_checkpoint_free(&ck);
     blob b = read_file(path);
     unlink(path);
-    return b;
-}
-
-static json_t *header_of(blob b)
-{
-    json_error_t je;
-    json_t *h = st_header(b, &je);
-    ck_assert_msg(h != NULL, "%s", je.text);
-    return h;
-}
-
-static blob assemble(json_t *header, blob data)
-{
-    blob b = st_assemble(header, data);
-    ck_assert_ptr_nonnull(b.p);
-    return b;
-}
-
-static json_t *tensor(json_t *h, const char *name)
-{
-    json_t *t = json_object_get(h, name);
-    ck_assert_msg(t != NULL, "no tensor %s", name);
-    return t;
-}
-
-static uint64_t offset_of(json_t *h, const char *name, int which)
-{
-    return (uint64_t)json_integer_value(
-        json_array_get(json_object_get(tensor(h, name), "data_offsets"), (size_t)which));
-}
-
-static void set_meta(json_t *h, const char *key, const char *value)
-{
-    json_t *meta = json_object_get(h, "__metadata__");
-    if (value)
-        json_object_set_new(meta, key, json_string(value));
-    else
-        json_object_del(meta, key);
-}
-
-/* A valid file with one metadata value changed (NULL: removed). */
-static blob with_meta(const char *key, const char *value)
-{
-    blob good = valid_file();
-    json_t *h = header_of(good);
-    set_meta(h, key, value);
-    blob b = assemble(h, st_data(good));
-    json_decref(h);
-    free(good.p);
-    return b;
-}
-
-/* A valid file whose header went through edit(). */
-static blob edited(void (*edit)(json_t *h))
-{
-    blob good = valid_file();
-    json_t *h = header_of(good);
-    edit(h);
-    blob b = assemble(h, st_data(good));
-    json_decref(h);
-    free(good.p);
-    return b;
-}
-
-/* A valid file with the float bits at element `index` of tensor `name`. */
-static blob with_value(const char *name, size_t index, uint32_t bits)
-{
-    blob b = valid_file();
-    json_t *h = header_of(b);
-    uint64_t at = offset_of(h, name, 0) + 4 * index;
-    json_decref(h);
-    memcpy(st_data(b).p + at, &bits, 4);
     return b;
 }
 
@@ -222,11 +84,7 @@ static void expect_refused(blob b, const char *want1, const char *want2)
     memcpy(&before, &ck, sizeof ck);
     int rc = ps_checkpoint_load_memory(b.p, b.n, BAD_NAME, &ck, &err);
     ck_assert_msg(rc == -1, "a malformed checkpoint was accepted (want \"%s\")", want1);
-    ck_assert_msg(strncmp(err.msg, BAD_NAME ": ", strlen(BAD_NAME) + 2) == 0,
-                  "message does not start with the file name: %s", err.msg);
-    ck_assert_msg(!want1 || strstr(err.msg, want1), "\"%s\" not in: %s", want1, err.msg);
-    ck_assert_msg(!want2 || strstr(err.msg, want2), "\"%s\" not in: %s", want2, err.msg);
-    ck_assert_msg(!strchr(err.msg, '\n'), "message is not one line: %s", err.msg);
+    assert_refusal_message(err.msg, BAD_NAME ": ", want1, want2);
     ck_assert_int_eq(memcmp(&ck, &before, sizeof ck), 0);
     free(b.p);
 }
@@ -250,15 +108,7 @@ static void assert_same_params(ps_wavenet *a, ps_wavenet *b)
 
 static void assert_same_config(const ps_wavenet_config *a, const ps_wavenet_config *b)
 {
-    ck_assert_int_eq(a->stacks, b->stacks);
-    ck_assert_int_eq(a->layers, b->layers);
-    ck_assert_int_eq(a->kernel, b->kernel);
-    ck_assert_int_eq(a->input_kernel, b->input_kernel);
-    ck_assert_int_eq(a->residual, b->residual);
-    ck_assert_int_eq(a->skip, b->skip);
-    ck_assert_int_eq(a->hidden, b->hidden);
-    ck_assert_int_eq(a->cond, b->cond);
-    ck_assert_int_eq(a->head, b->head);
+    assert_same_architecture(a, b);
     if (a->head == PS_HEAD_MOL) ck_assert_int_eq(a->mixtures, b->mixtures);
 }
 
@@ -325,9 +175,9 @@ START_TEST(round_trip_first_step_categorical)
                              .residual = 6, .skip = 5, .hidden = 7, .cond = 0,
                              .head = PS_HEAD_CATEGORICAL, .mixtures = 0};
     ps_checkpoint ck = {
-        .net = make_net(cfg, 1, 0),
-        .adam_m = make_net(cfg, 2, 0),
-        .adam_v = make_net(cfg, 3, 1),
+        .net = make_net(cfg, 1),
+        .adam_m = make_net(cfg, 2),
+        .adam_v = make_moment(cfg, 3),
         .info = {.sample_rate = 16000},
         .step = 0,
         .rng = {0, 1},
@@ -454,20 +304,14 @@ START_TEST(truncated_checkpoints)
     size_t cuts[] = {0, 7, 8, 8 + hl / 2, 8 + hl - 1, 8 + hl, 8 + hl + 4,
                      8 + hl + data / 3, 8 + hl + data / 3 + 4, 8 + hl + 2 * data / 3,
                      good.n - 4, good.n - 1};
-    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
-        blob b = {malloc(cuts[i] + 1), cuts[i]};
-        memcpy(b.p, good.p, cuts[i]);
-        const char *want = cuts[i] < 8 ? "8-byte" : cuts[i] < 8 + hl ? "header length"
-                                                                      : "data";
-        expect_refused(b, want, NULL);
-    }
+    expect_cuts_refused(good, cuts, sizeof cuts / sizeof cuts[0], expect_refused);
     /* A third of the data gone: the three groups cannot fit. */
     blob b = {malloc(good.n), good.n - data / 3 - 4};
     memcpy(b.p, good.p, b.n);
     expect_refused(b, "data: the architecture has", "3 tensor groups need");
 
     const char *path = tmp_path("truncated.ckpt");
-    ck_assert_int_eq(blob_write(path, (blob){good.p, good.n - 1}), 0);
+    write_file(path, (blob){good.p, good.n - 1});
     ps_error err;
     ps_checkpoint ck;
     ck_assert_int_eq(ps_checkpoint_load(path, &ck, &err), -1);
@@ -530,8 +374,7 @@ static void adam_overlap(json_t *h)
 static void adam_offsets(json_t *h)
 {
     uint64_t b = offset_of(h, "adam.v.head.b2", 0);
-    json_object_set_new(tensor(h, "adam.v.head.b2"), "data_offsets",
-                        json_pack("[II]", (json_int_t)b, (json_int_t)b + 8));
+    set_offsets(h, "adam.v.head.b2", (json_int_t)b, (json_int_t)b + 8);
 }
 
 START_TEST(bad_moment_tensors)
@@ -676,7 +519,7 @@ START_TEST(save_refuses_unloadable_checkpoints)
     expect_save_refused(&ck, "no adam_v", NULL);
     ps_wavenet_config other = small_config();
     other.hidden = 6;
-    ck.adam_v = make_net(other, 1, 1);
+    ck.adam_v = make_moment(other, 1);
     expect_save_refused(&ck, "adam_v", "architecture differs");
     ps_wavenet_destroy(ck.adam_v);
     ck.adam_v = v;
@@ -741,24 +584,19 @@ START_TEST(failed_save_keeps_previous_checkpoint)
     ck_assert_int_eq(stat(path, &st), 0);
     rlim_t size = (rlim_t)st.st_size;
 
-    struct rlimit old;
-    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
-    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
     /* In the header, in the parameters, in each moment, at the last byte. */
     rlim_t limits[] = {0, 100, size / 4, size / 2, size - 100, size - 1};
     for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
-        struct rlimit small = {limits[i], old.rlim_max};
-        ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+        limit_file_size(limits[i]);
         ps_error err;
         int rc = ps_checkpoint_save(path, &b, &err);
-        ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+        unlimit_file_size();
         ck_assert_int_eq(rc, -1);
         ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, "cannot write"), "%s",
                       err.msg);
         assert_file_holds(path, &a);
         ck_assert_int_eq(count_temporaries(), 0);
     }
-    signal(SIGXFSZ, old_handler);
 
     save_ok(path, &b); /* and without the limit it replaces the file */
     assert_file_holds(path, &b);

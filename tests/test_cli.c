@@ -3,49 +3,15 @@
 #include <check.h>
 #include <math.h>
 #include <sndfile.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-static char dir[] = "/tmp/priorsep-cli-XXXXXX";
-static char last_stderr[8192];
+#include "cli_harness.h"
 
-/* Runs "priorsep ARGS" (a format string) with stderr captured; returns its exit status. */
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-    char args[2048], cmd[4096], errfile[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(errfile, sizeof errfile, "%s/stderr.txt", dir);
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s >/dev/null 2>%s", dir, getenv("PRIORSEP"), args, errfile);
-    int status = system(cmd);
-    FILE *f = fopen(errfile, "r");
-    size_t n = f ? fread(last_stderr, 1, sizeof last_stderr - 1, f) : 0;
-    last_stderr[n] = '\0';
-    if (f) fclose(f);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void setup(void)
-{
-    strcpy(dir, "/tmp/priorsep-cli-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    ck_assert_ptr_nonnull(getenv("PRIORSEP"));
-}
-
-static void teardown(void)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
+static void setup(void) { cli_dir_create("/tmp/priorsep-cli-XXXXXX"); }
 
 /* Frames, rate and samples of an audio file in the test folder. */
 static long read_audio(const char *name, int *rate, float **samples)
@@ -63,11 +29,15 @@ static long read_audio(const char *name, int *rate, float **samples)
     return (long)info.frames;
 }
 
-static int no_temporaries_left(void)
+/* Writes `text` into the file `name` of the test folder. */
+static void write_text(const char *name, const char *text)
 {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "ls %s | grep -q tmp-", dir);
-    return system(cmd) != 0;
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "%s", path);
+    fputs(text, f);
+    fclose(f);
 }
 
 START_TEST(generate_writes_the_requested_length)
@@ -110,18 +80,17 @@ END_TEST
 
 START_TEST(usage_errors_exit_2_and_name_the_option)
 {
-    ck_assert_int_eq(run("generate --seconds 1 out.wav"), 2);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "--model"));
-    ck_assert_int_eq(run("generate --model m --seconds abc out.wav"), 2);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "--seconds"));
-    ck_assert_int_eq(run("generate --model m --seconds 1e9 out.wav"), 2);
-    ck_assert_int_eq(run("generate --model m --seconds -1 out.wav"), 2);
-    ck_assert_int_eq(run("init prior --out x --residual 0"), 2);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "--residual"));
-    ck_assert_int_eq(run("frobnicate"), 2);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "frobnicate"));
-    ck_assert_int_eq(run("generate --help"), 0);
-    ck_assert_int_eq(run("--help"), 0);
+    const cli_case cases[] = {
+        {"generate --seconds 1 out.wav", 2, "--model", NULL},
+        {"generate --model m --seconds abc out.wav", 2, "--seconds", NULL},
+        {"generate --model m --seconds 1e9 out.wav", 2, NULL, NULL},
+        {"generate --model m --seconds -1 out.wav", 2, NULL, NULL},
+        {"init prior --out x --residual 0", 2, "--residual", NULL},
+        {"frobnicate", 2, "frobnicate", NULL},
+        {"generate --help", 0, NULL, NULL},
+        {"--help", 0, NULL, NULL},
+    };
+    expect_cases(cases, sizeof cases / sizeof cases[0]);
 }
 END_TEST
 
@@ -136,11 +105,7 @@ START_TEST(runtime_errors_exit_1_and_name_the_file)
     ck_assert_int_eq(run("generate --model m.safetensors --seconds 0.01 out.xyz"), 1);
     ck_assert_ptr_nonnull(strstr(last_stderr, "format"));
     /* a model file that is not one */
-    char path[512];
-    snprintf(path, sizeof path, "%s/junk.safetensors", dir);
-    FILE *f = fopen(path, "w");
-    fputs("not a model", f);
-    fclose(f);
+    write_text("junk.safetensors", "not a model");
     ck_assert_int_eq(run("generate --model junk.safetensors --seconds 0.01 out.wav"), 1);
     ck_assert_ptr_nonnull(strstr(last_stderr, "junk.safetensors"));
     ck_assert(no_temporaries_left());
@@ -152,11 +117,9 @@ START_TEST(outputs_are_not_overwritten_without_force)
     ck_assert_int_eq(run("init prior --out m.safetensors --layers 2 --stacks 1"), 0);
     ck_assert_int_eq(run("init prior --out m.safetensors --layers 2 --stacks 1"), 1);
     ck_assert_ptr_nonnull(strstr(last_stderr, "--force"));
+    write_text("out.wav", "precious");
     char path[512];
     snprintf(path, sizeof path, "%s/out.wav", dir);
-    FILE *f = fopen(path, "w");
-    fputs("precious", f);
-    fclose(f);
     ck_assert_int_eq(run("generate --model m.safetensors --seconds 0.01 out.wav"), 1);
     ck_assert_ptr_nonnull(strstr(last_stderr, "--force"));
     struct stat st;
@@ -199,7 +162,7 @@ Suite *suite(void)
 {
     Suite *s = suite_create("cli");
     TCase *tc = tcase_create("priorsep");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, cli_dir_remove);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, generate_writes_the_requested_length);
     tcase_add_test(tc, generate_categorical_flac_and_seeds);

@@ -4,69 +4,19 @@
 #include <check.h>
 #include <math.h>
 #include <sndfile.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "cli_harness.h"
 #include "priorsep/toy.h"
 
 #define N PS_TOY_ITEM_SAMPLES
 #define S PS_TOY_SOURCES
 
-static char dir[] = "/tmp/priorsep-toy-XXXXXX";
-static char last_stderr[8192];
-
-/* Runs "priorsep ARGS" (a format string) in the test folder with stderr captured;
- * returns its exit status. */
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-    char args[2048], cmd[4096], errfile[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(errfile, sizeof errfile, "%s/stderr.txt", dir);
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s >/dev/null 2>%s", dir, getenv("PRIORSEP"), args, errfile);
-    int status = system(cmd);
-    FILE *f = fopen(errfile, "r");
-    size_t n = f ? fread(last_stderr, 1, sizeof last_stderr - 1, f) : 0;
-    last_stderr[n] = '\0';
-    if (f) fclose(f);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-/* Runs a shell command in the test folder; returns its exit status. */
-static int shell(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int shell(const char *fmt, ...)
-{
-    char args[2048], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd %s && %s", dir, args);
-    int status = system(cmd);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
-
-static void setup(void)
-{
-    strcpy(dir, "/tmp/priorsep-toy-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    ck_assert_ptr_nonnull(getenv("PRIORSEP"));
-}
-
-static void teardown(void)
-{
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
-}
+static void setup(void) { cli_dir_create("/tmp/priorsep-toy-XXXXXX"); }
 
 /* Reads a whole item file: must be mono 32-bit float WAV at 14,700 Hz, N frames. */
 static void read_item_file(const char *name, float *samples)
@@ -185,28 +135,22 @@ END_TEST
 
 START_TEST(usage_errors_exit_2_and_name_the_option)
 {
-    ck_assert_int_eq(run("data toy --split test --items 1"), 2);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "--out"));
-    ck_assert_int_eq(run("data toy --out d --items 1"), 2);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "--split"));
-    ck_assert_int_eq(run("data toy --out d --split valid --items 1"), 2);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "--split"));
-    ck_assert_ptr_nonnull(strstr(last_stderr, "valid"));
-    ck_assert_int_eq(run("data toy --out d --split test --items 0"), 2);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "--items"));
-    ck_assert_int_eq(run("data toy --out d --split test --items abc"), 2);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "--items"));
-    ck_assert_int_eq(run("data toy --out d --split test --items 1000001"), 2);
-    ck_assert_int_eq(run("data toy --out d --split test --items 1 --seed -1"), 2);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "--seed"));
-    ck_assert_int_eq(run("data toy --out d --split test --items 1 --seed 2147483648"), 2);
-    ck_assert_int_eq(run("data toy --out d --split test --items 1 --first x"), 2);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "--first"));
-    ck_assert_int_eq(run("data toy --out d --split test --items 1 extra"), 2);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "extra"));
-    ck_assert_int_eq(run("data toy --out d --split test --bogus"), 2);
-    ck_assert_int_eq(run("data --out d"), 2);
-    ck_assert_int_eq(run("data toy --help"), 0);
+    const cli_case cases[] = {
+        {"data toy --split test --items 1", 2, "--out", NULL},
+        {"data toy --out d --items 1", 2, "--split", NULL},
+        {"data toy --out d --split valid --items 1", 2, "--split", "valid"},
+        {"data toy --out d --split test --items 0", 2, "--items", NULL},
+        {"data toy --out d --split test --items abc", 2, "--items", NULL},
+        {"data toy --out d --split test --items 1000001", 2, NULL, NULL},
+        {"data toy --out d --split test --items 1 --seed -1", 2, "--seed", NULL},
+        {"data toy --out d --split test --items 1 --seed 2147483648", 2, NULL, NULL},
+        {"data toy --out d --split test --items 1 --first x", 2, "--first", NULL},
+        {"data toy --out d --split test --items 1 extra", 2, "extra", NULL},
+        {"data toy --out d --split test --bogus", 2, NULL, NULL},
+        {"data --out d", 2, NULL, NULL},
+        {"data toy --help", 0, NULL, NULL},
+    };
+    expect_cases(cases, sizeof cases / sizeof cases[0]);
     ck_assert_int_ne(shell("test -e d"), 0); /* nothing was written */
 }
 END_TEST
@@ -249,7 +193,7 @@ Suite *suite(void)
 {
     Suite *s = suite_create("cli_toy");
     TCase *tc = tcase_create("data toy");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, cli_dir_remove);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, items_are_the_engine_items);
     tcase_add_test(tc, reruns_are_byte_identical_and_subsets_match);

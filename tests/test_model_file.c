@@ -3,104 +3,26 @@
  * model behind. Malformed files are made from a valid one, either by editing its bytes
  * or by editing its parsed header and assembling header and data again. */
 #include <check.h>
-#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <math.h>
-#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "priorsep/model_file.h"
 #include "priorsep/wavenet.h"
 #include "safetensors_blob.h"
+#include "test_files.h"
 
 #define BAD_NAME "bad.safetensors"
 
-/* ---- fixtures: a temporary folder ------------------------------------------------- */
-
-static char tmpdir[64];
-
-static void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/ps-test-model-file.XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-/* Removes dir and what is in it (files and folders one level down: all the tests make). */
-static void remove_tree(const char *dir)
-{
-    DIR *d = opendir(dir);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char path[512];
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        if (unlink(path) != 0 && errno == EISDIR) remove_tree(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
-static void remove_tmpdir(void) { remove_tree(tmpdir); }
-
-/* A path in the temporary folder (static buffer per slot: two paths at a time). */
-static const char *tmp_path(const char *name)
-{
-    static char buf[2][512];
-    static int slot;
-    slot ^= 1;
-    snprintf(buf[slot], sizeof buf[slot], "%s/%s", tmpdir, name);
-    return buf[slot];
-}
-
-/* Files of the folder whose name contains ".tmp-": left-over temporary files. */
-static int count_temporaries(const char *dir)
-{
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, ".tmp-")) n++;
-    closedir(d);
-    return n;
-}
+static void make_tmpdir(void) { tmpdir_create("/tmp/ps-test-model-file.XXXXXX"); }
 
 /* ---- models and files ------------------------------------------------------------ */
-
-/* Small, but with every kind of tensor: kernel 2 and input kernel 3, 2 x 3 layers, the
- * MoL head; layers.1.conv.w is [2,4,8]. */
-static ps_wavenet_config small_config(void)
-{
-    return (ps_wavenet_config){.stacks = 2, .layers = 3, .kernel = 2, .input_kernel = 3,
-                               .residual = 4, .skip = 3, .hidden = 5, .cond = 2,
-                               .head = PS_HEAD_MOL, .mixtures = 3};
-}
-
-static ps_wavenet *make_net(ps_wavenet_config cfg, uint64_t seed)
-{
-    ps_error err;
-    ps_wavenet *net = ps_wavenet_create(&cfg, &err);
-    ck_assert_msg(net != NULL, "%s", err.msg);
-    ps_wavenet_init_random(net, seed);
-    return net;
-}
-
-static blob read_file(const char *path)
-{
-    blob b = blob_read(path);
-    ck_assert_msg(b.p != NULL, "%s: %s", path, strerror(errno));
-    return b;
-}
-
-static void write_file(const char *path, blob b) { ck_assert_int_eq(blob_write(path, b), 0); }
 
 static void save_ok(const char *path, ps_wavenet *net, const ps_model_info *info)
 {
@@ -123,59 +45,6 @@ static blob valid_file_of(ps_wavenet_config cfg)
 
 static blob valid_file(void) { return valid_file_of(small_config()); }
 
-static json_t *header_of(blob b)
-{
-    json_error_t je;
-    json_t *h = st_header(b, &je);
-    ck_assert_msg(h != NULL, "%s", je.text);
-    return h;
-}
-
-static blob assemble(json_t *header, blob data)
-{
-    blob b = st_assemble(header, data);
-    ck_assert_ptr_nonnull(b.p);
-    return b;
-}
-
-/* Edits a valid file through its header: edit(header) changes the JSON, the data stays. */
-static blob edited(json_t *(*edit)(json_t *h))
-{
-    blob good = valid_file();
-    json_t *h = edit(header_of(good));
-    blob b = assemble(h, st_data(good));
-    json_decref(h);
-    free(good.p);
-    return b;
-}
-
-static json_t *tensor(json_t *h, const char *name)
-{
-    json_t *t = json_object_get(h, name);
-    ck_assert_msg(t != NULL, "no tensor %s", name);
-    return t;
-}
-
-static void set_meta(json_t *h, const char *key, const char *value)
-{
-    json_t *meta = json_object_get(h, "__metadata__");
-    if (value)
-        json_object_set_new(meta, key, json_string(value));
-    else
-        json_object_del(meta, key);
-}
-
-static void set_offsets(json_t *h, const char *name, json_int_t begin, json_int_t end)
-{
-    json_object_set_new(tensor(h, name), "data_offsets", json_pack("[II]", begin, end));
-}
-
-static uint64_t offset_of(json_t *h, const char *name, int which)
-{
-    return (uint64_t)json_integer_value(
-        json_array_get(json_object_get(tensor(h, name), "data_offsets"), (size_t)which));
-}
-
 /* Loads b from memory, expects a refusal naming the file and containing the `want`
  * strings (up to two; NULL for fewer), then frees b. */
 static void expect_refused(blob b, const char *want1, const char *want2)
@@ -184,11 +53,7 @@ static void expect_refused(blob b, const char *want1, const char *want2)
     ps_model_info info = {.sample_rate = -1};
     ps_wavenet *net = ps_model_load_memory(b.p, b.n, BAD_NAME, &info, &err);
     ck_assert_msg(net == NULL, "a malformed file was accepted (want \"%s\")", want1);
-    ck_assert_msg(strncmp(err.msg, BAD_NAME ": ", strlen(BAD_NAME) + 2) == 0,
-                  "message does not start with the file name: %s", err.msg);
-    ck_assert_msg(!want1 || strstr(err.msg, want1), "\"%s\" not in: %s", want1, err.msg);
-    ck_assert_msg(!want2 || strstr(err.msg, want2), "\"%s\" not in: %s", want2, err.msg);
-    ck_assert_msg(!strchr(err.msg, '\n'), "message is not one line: %s", err.msg);
+    assert_refusal_message(err.msg, BAD_NAME ": ", want1, want2);
     ck_assert_int_eq(info.sample_rate, -1); /* info untouched on failure */
     free(b.p);
 }
@@ -205,15 +70,7 @@ static ps_wavenet *load_ok(blob b, ps_model_info *info)
 
 static void assert_same_config(const ps_wavenet_config *a, const ps_wavenet_config *b)
 {
-    ck_assert_int_eq(a->stacks, b->stacks);
-    ck_assert_int_eq(a->layers, b->layers);
-    ck_assert_int_eq(a->kernel, b->kernel);
-    ck_assert_int_eq(a->input_kernel, b->input_kernel);
-    ck_assert_int_eq(a->residual, b->residual);
-    ck_assert_int_eq(a->skip, b->skip);
-    ck_assert_int_eq(a->hidden, b->hidden);
-    ck_assert_int_eq(a->cond, b->cond);
-    ck_assert_int_eq(a->head, b->head);
+    assert_same_architecture(a, b);
     ck_assert_int_eq(a->mixtures, b->mixtures);
 }
 
@@ -310,18 +167,13 @@ START_TEST(layout_follows_table)
 END_TEST
 
 /* Metadata keys the loader does not know (a note of another tool) are fine. */
-static json_t *add_unknown_key(json_t *h)
-{
-    set_meta(h, "trainer_note", "train.py --steps 1000");
-    return h;
-}
+static void add_unknown_key(json_t *h) { set_meta(h, "trainer_note", "train.py --steps 1000"); }
 
 /* A categorical model may say any valid integer for mixtures; it is kept as 0. */
-static json_t *categorical_with_mixtures(json_t *h)
+static void categorical_with_mixtures(json_t *h)
 {
     set_meta(h, "head", "categorical");
     set_meta(h, "mixtures", "7");
-    return h;
 }
 
 START_TEST(accepts_unknown_metadata_and_categorical_mixtures)
@@ -335,7 +187,8 @@ START_TEST(accepts_unknown_metadata_and_categorical_mixtures)
     cfg.head = PS_HEAD_CATEGORICAL;
     cfg.mixtures = 0;
     blob c = valid_file_of(cfg);
-    json_t *h = categorical_with_mixtures(header_of(c));
+    json_t *h = header_of(c);
+    categorical_with_mixtures(h);
     blob d = assemble(h, st_data(c));
     net = load_ok(d, NULL);
     ck_assert_int_eq(ps_wavenet_config_of(net)->mixtures, 0);
@@ -354,15 +207,7 @@ START_TEST(truncated_files)
     uint64_t hl = st_header_length(good);
     size_t cuts[] = {0, 1, 7, 8, 12, 8 + hl / 2, 8 + hl - 1, 8 + hl, 8 + hl + 1,
                      8 + hl + 100, good.n - 4, good.n - 1};
-    for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
-        blob b = {malloc(cuts[i] + 1), cuts[i]};
-        memcpy(b.p, good.p, cuts[i]);
-        /* Cut inside the header: its length runs past the end; cut in the data: the
-         * architecture or a tensor's offsets do. */
-        const char *want = cuts[i] < 8 ? "8-byte" : cuts[i] < 8 + hl ? "header length"
-                                                                      : "data";
-        expect_refused(b, want, NULL);
-    }
+    expect_cuts_refused(good, cuts, sizeof cuts / sizeof cuts[0], expect_refused);
     /* The same through a file on disk: the message names the path. */
     const char *path = tmp_path("truncated.safetensors");
     write_file(path, (blob){good.p, good.n - 1});
@@ -440,36 +285,18 @@ START_TEST(bad_json)
 }
 END_TEST
 
-static json_t *drop_metadata(json_t *h)
-{
-    json_object_del(h, "__metadata__");
-    return h;
-}
-static json_t *metadata_not_object(json_t *h)
+static void drop_metadata(json_t *h) { json_object_del(h, "__metadata__"); }
+static void metadata_not_object(json_t *h)
 {
     json_object_set_new(h, "__metadata__", json_string("x"));
-    return h;
 }
-static json_t *metadata_integer(json_t *h)
+static void metadata_integer(json_t *h)
 {
     json_object_set_new(json_object_get(h, "__metadata__"), "stacks", json_integer(2));
-    return h;
 }
-static json_t *wrong_format(json_t *h)
-{
-    set_meta(h, "format", "other.model");
-    return h;
-}
-static json_t *no_format(json_t *h)
-{
-    set_meta(h, "format", NULL);
-    return h;
-}
-static json_t *wrong_version(json_t *h)
-{
-    set_meta(h, "version", "2");
-    return h;
-}
+static void wrong_format(json_t *h) { set_meta(h, "format", "other.model"); }
+static void no_format(json_t *h) { set_meta(h, "format", NULL); }
+static void wrong_version(json_t *h) { set_meta(h, "version", "2"); }
 
 START_TEST(bad_metadata)
 {
@@ -485,15 +312,9 @@ END_TEST
 /* Edits one metadata field of a valid file and expects a refusal naming it. */
 static void expect_field_refused(const char *key, const char *value, const char *want)
 {
-    blob good = valid_file();
-    json_t *h = header_of(good);
-    set_meta(h, key, value);
-    blob b = assemble(h, st_data(good));
-    json_decref(h);
-    free(good.p);
     char field[64];
     snprintf(field, sizeof field, "__metadata__.%s", key);
-    expect_refused(b, field, want);
+    expect_refused(with_meta(key, value), field, want);
 }
 
 START_TEST(non_numeric_integer_fields)
@@ -605,7 +426,7 @@ START_TEST(bad_recipe)
     ck_assert_int_eq(ps_model_save(path, net, &info, &err), -1);
     ck_assert_msg(strstr(err.msg, "recipe: not terminated"), "%s", err.msg);
     ck_assert_int_eq(access(path, F_OK), -1);
-    ck_assert_int_eq(count_temporaries(tmpdir), 0);
+    ck_assert_int_eq(count_temporaries(), 0);
     ps_wavenet_destroy(net);
 }
 END_TEST
@@ -645,21 +466,15 @@ END_TEST
 
 /* ---- tensors ------------------------------------------------------------------------ */
 
-static json_t *dtype_f16(json_t *h)
+static void dtype_f16(json_t *h)
 {
     json_object_set_new(tensor(h, "layers.1.conv.w"), "dtype", json_string("F16"));
-    return h;
 }
-static json_t *dtype_i32(json_t *h)
+static void dtype_i32(json_t *h)
 {
     json_object_set_new(tensor(h, "head.b2"), "dtype", json_string("I32"));
-    return h;
 }
-static json_t *dtype_missing(json_t *h)
-{
-    json_object_del(tensor(h, "input.b"), "dtype");
-    return h;
-}
+static void dtype_missing(json_t *h) { json_object_del(tensor(h, "input.b"), "dtype"); }
 
 START_TEST(bad_dtypes)
 {
@@ -669,37 +484,31 @@ START_TEST(bad_dtypes)
 }
 END_TEST
 
-static json_t *shape_wrong_dim(json_t *h)
+static void shape_wrong_dim(json_t *h)
 {
     json_object_set_new(tensor(h, "layers.1.conv.w"), "shape", json_pack("[iii]", 2, 4, 7));
-    return h;
 }
-static json_t *shape_wrong_rank(json_t *h)
+static void shape_wrong_rank(json_t *h)
 {
     json_object_set_new(tensor(h, "layers.1.conv.w"), "shape", json_pack("[ii]", 8, 8));
-    return h;
 }
-static json_t *shape_negative(json_t *h)
+static void shape_negative(json_t *h)
 {
     json_object_set_new(tensor(h, "head.w1"), "shape", json_pack("[ii]", -3, 5));
-    return h;
 }
-static json_t *shape_not_array(json_t *h)
+static void shape_not_array(json_t *h)
 {
     json_object_set_new(tensor(h, "head.w1"), "shape", json_string("[3,5]"));
-    return h;
 }
-static json_t *shape_real(json_t *h)
+static void shape_real(json_t *h)
 {
     json_object_set_new(tensor(h, "head.w1"), "shape", json_pack("[fi]", 3.0, 5));
-    return h;
 }
-static json_t *shape_long(json_t *h)
+static void shape_long(json_t *h)
 {
     json_t *s = json_array();
     for (int i = 0; i < 1000; i++) json_array_append_new(s, json_integer(1));
     json_object_set_new(tensor(h, "head.w1"), "shape", s);
-    return h;
 }
 
 START_TEST(shape_mismatch)
@@ -715,20 +524,14 @@ START_TEST(shape_mismatch)
 }
 END_TEST
 
-static json_t *missing_tensor(json_t *h)
-{
-    json_object_del(h, "head.b2");
-    return h;
-}
-static json_t *extra_tensor(json_t *h)
+static void missing_tensor(json_t *h) { json_object_del(h, "head.b2"); }
+static void extra_tensor(json_t *h)
 {
     json_object_set(h, "layers.9.conv.w", tensor(h, "layers.1.conv.w"));
-    return h;
 }
-static json_t *entry_not_object(json_t *h)
+static void entry_not_object(json_t *h)
 {
     json_object_set_new(h, "layers.0.skip.b", json_integer(3));
-    return h;
 }
 
 START_TEST(missing_and_extra_tensors)
@@ -747,55 +550,37 @@ START_TEST(missing_and_extra_tensors)
 }
 END_TEST
 
-static json_t *offsets_past_end(json_t *h)
+static void offsets_past_end(json_t *h)
 {
     uint64_t b = offset_of(h, "head.b2", 0), e = offset_of(h, "head.b2", 1);
     set_offsets(h, "head.b2", (json_int_t)b + 4, (json_int_t)e + 4);
-    return h;
 }
-static json_t *offsets_huge(json_t *h)
-{
-    set_offsets(h, "head.b2", INT64_MAX - 4, INT64_MAX);
-    return h;
-}
-static json_t *offsets_overlap(json_t *h)
+static void offsets_huge(json_t *h) { set_offsets(h, "head.b2", INT64_MAX - 4, INT64_MAX); }
+static void offsets_overlap(json_t *h)
 {
     /* layers.0.conv.b and layers.1.conv.b have 8 floats each. */
     set_offsets(h, "layers.1.conv.b", (json_int_t)offset_of(h, "layers.0.conv.b", 0) + 4,
                 (json_int_t)offset_of(h, "layers.0.conv.b", 1) + 4);
-    return h;
 }
-static json_t *offsets_same(json_t *h)
+static void offsets_same(json_t *h)
 {
     set_offsets(h, "layers.1.conv.b", (json_int_t)offset_of(h, "layers.0.conv.b", 0),
                 (json_int_t)offset_of(h, "layers.0.conv.b", 1));
-    return h;
 }
-static json_t *offsets_mismatch(json_t *h)
+static void offsets_mismatch(json_t *h)
 {
     set_offsets(h, "layers.1.res.w", (json_int_t)offset_of(h, "layers.1.res.w", 0) + 4,
                 (json_int_t)offset_of(h, "layers.1.res.w", 1));
-    return h;
 }
-static json_t *offsets_reversed(json_t *h)
-{
-    set_offsets(h, "input.b", 64, 0);
-    return h;
-}
-static json_t *offsets_negative(json_t *h)
-{
-    set_offsets(h, "input.b", -16, 0);
-    return h;
-}
-static json_t *offsets_triple(json_t *h)
+static void offsets_reversed(json_t *h) { set_offsets(h, "input.b", 64, 0); }
+static void offsets_negative(json_t *h) { set_offsets(h, "input.b", -16, 0); }
+static void offsets_triple(json_t *h)
 {
     json_object_set_new(tensor(h, "input.b"), "data_offsets", json_pack("[iii]", 0, 16, 32));
-    return h;
 }
-static json_t *offsets_real(json_t *h)
+static void offsets_real(json_t *h)
 {
     json_object_set_new(tensor(h, "input.b"), "data_offsets", json_pack("[fi]", 0.0, 16));
-    return h;
 }
 
 START_TEST(bad_offsets)
@@ -811,17 +596,6 @@ START_TEST(bad_offsets)
     expect_refused(edited(offsets_real), "tensor input.b", "data_offsets");
 }
 END_TEST
-
-/* Puts the float with the given bits at element `index` of tensor `name`. */
-static blob with_value(const char *name, size_t index, uint32_t bits)
-{
-    blob b = valid_file();
-    json_t *h = header_of(b);
-    uint64_t at = offset_of(h, name, 0) + 4 * index;
-    json_decref(h);
-    memcpy(st_data(b).p + at, &bits, 4);
-    return b;
-}
 
 START_TEST(non_finite_values)
 {
@@ -895,7 +669,7 @@ START_TEST(save_replaces_existing_file)
     assert_file_holds(path, a);
     save_ok(path, b, NULL);
     assert_file_holds(path, b);
-    ck_assert_int_eq(count_temporaries(tmpdir), 0);
+    ck_assert_int_eq(count_temporaries(), 0);
     struct stat st;
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert_int_eq(st.st_mode & 0777, 0644);
@@ -916,24 +690,19 @@ START_TEST(failed_save_keeps_old_file)
     ck_assert_int_eq(stat(path, &st), 0);
     rlim_t size = (rlim_t)st.st_size;
 
-    struct rlimit old;
-    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
-    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
     /* The write fails at once, in the header, in the data, at the last byte. */
     rlim_t limits[] = {0, 100, size / 2, size - 1};
     for (size_t i = 0; i < sizeof limits / sizeof limits[0]; i++) {
-        struct rlimit small = {limits[i], old.rlim_max};
-        ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+        limit_file_size(limits[i]);
         ps_error err;
         int rc = ps_model_save(path, b, NULL, &err);
-        ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+        unlimit_file_size();
         ck_assert_int_eq(rc, -1);
         ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, "cannot write"), "%s",
                       err.msg);
         assert_file_holds(path, a);
-        ck_assert_int_eq(count_temporaries(tmpdir), 0);
+        ck_assert_int_eq(count_temporaries(), 0);
     }
-    signal(SIGXFSZ, old_handler);
     unlink(path);
     ps_wavenet_destroy(a);
     ps_wavenet_destroy(b);
@@ -949,7 +718,7 @@ START_TEST(save_over_folder_fails_cleanly)
     ps_error err;
     ck_assert_int_eq(ps_model_save(path, net, NULL, &err), -1);
     ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, "cannot replace"), "%s", err.msg);
-    ck_assert_int_eq(count_temporaries(tmpdir), 0);
+    ck_assert_int_eq(count_temporaries(), 0);
     struct stat st;
     ck_assert_int_eq(stat(path, &st), 0);
     ck_assert(S_ISDIR(st.st_mode));
@@ -979,7 +748,7 @@ START_TEST(save_refuses_unloadable_models)
     ck_assert_msg(strstr(err.msg, v.name) && strstr(err.msg, "element 1 is Inf"), "%s",
                   err.msg);
     ck_assert_int_eq(access(path, F_OK), -1);
-    ck_assert_int_eq(count_temporaries(tmpdir), 0);
+    ck_assert_int_eq(count_temporaries(), 0);
     ps_wavenet_destroy(net);
 }
 END_TEST

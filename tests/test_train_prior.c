@@ -6,7 +6,6 @@
 #include <math.h>
 #include <signal.h>
 #include <sndfile.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,33 +15,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_harness.h"
 #include "priorsep/model_file.h"
-
-static char dir[64];
-static char last_stderr[8192];
 
 /* A tiny prior and a short run: about a second. */
 #define TINY "--layers 3 --stacks 1 --residual 8 --skip 8 --hidden 8 --mixtures 2 " \
              "--crop 64 --batch 4 --steps 30 --warmup 5 --val-every 10 --checkpoint-every 10 --quiet"
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-    char args[2048], cmd[4096];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof args, fmt, ap);
-    va_end(ap);
-    snprintf(cmd, sizeof cmd, "cd %s && %s %s >/dev/null 2>stderr.txt", dir, getenv("PRIORSEP"), args);
-    int status = system(cmd);
-    char path[128];
-    snprintf(path, sizeof path, "%s/stderr.txt", dir);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(last_stderr, 1, sizeof last_stderr - 1, f) : 0;
-    last_stderr[n] = '\0';
-    if (f) fclose(f);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 static void write_wav(const char *path, const float *x, int n, int rate)
 {
@@ -56,9 +34,7 @@ static void write_wav(const char *path, const float *x, int n, int rate)
 /* data/<item>/sine.wav: 3 items of 2000 samples, sines of different periods. */
 static void setup(void)
 {
-    strcpy(dir, "/tmp/priorsep-train-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    ck_assert_ptr_nonnull(getenv("PRIORSEP"));
+    cli_dir_create("/tmp/priorsep-train-XXXXXX");
     char path[256];
     float x[2000];
     for (int item = 0; item < 3; item++) {
@@ -70,13 +46,6 @@ static void setup(void)
         snprintf(path, sizeof path, "%s/data/%d/sine.wav", dir, item);
         write_wav(path, x, 2000, 14700);
     }
-}
-
-static void teardown(void)
-{
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    ck_assert_int_eq(system(cmd), 0);
 }
 
 /* The parameters of a model file in the test folder (caller frees). */
@@ -198,22 +167,20 @@ START_TEST(bad_input_is_refused_clearly)
     char cmd[512];
     snprintf(cmd, sizeof cmd, "mkdir -p %s/empty %s/junk/x && echo 'not audio' > %s/junk/x/sine.wav", dir, dir, dir);
     ck_assert_int_eq(system(cmd), 0);
-    ck_assert_int_eq(run("train prior --source sine --data empty --out m.safetensors " TINY), 1);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "no audio files named sine"));
-    ck_assert_int_eq(run("train prior --source sine --data missing --out m.safetensors " TINY), 1);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "missing"));
-    ck_assert_int_eq(run("train prior --source sine --data junk --out m.safetensors " TINY), 1);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "junk/x/sine.wav"));
-    ck_assert_int_eq(run("train prior --source sine --data data --out m.safetensors " TINY " --crop 5000"), 2);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "--crop"));
-    ck_assert_int_eq(run("train prior --source sine --data data --out m.safetensors " TINY " --lr abc"), 2);
-    /* resuming with another architecture */
-    ck_assert_int_eq(run("train prior --source sine --data data --out m.safetensors " TINY), 0);
-    ck_assert_int_eq(run("train prior --source sine --data data --out m.safetensors --resume " TINY " --residual 16"), 1);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "architecture"));
-    /* without --resume or --force an existing model is kept */
-    ck_assert_int_eq(run("train prior --source sine --data data --out m.safetensors " TINY), 1);
-    ck_assert_ptr_nonnull(strstr(last_stderr, "--resume"));
+    const cli_case cases[] = {
+        {"train prior --source sine --data empty --out m.safetensors " TINY, 1, "no audio files named sine", NULL},
+        {"train prior --source sine --data missing --out m.safetensors " TINY, 1, "missing", NULL},
+        {"train prior --source sine --data junk --out m.safetensors " TINY, 1, "junk/x/sine.wav", NULL},
+        {"train prior --source sine --data data --out m.safetensors " TINY " --crop 5000", 2, "--crop", NULL},
+        {"train prior --source sine --data data --out m.safetensors " TINY " --lr abc", 2, NULL, NULL},
+        /* resuming with another architecture */
+        {"train prior --source sine --data data --out m.safetensors " TINY, 0, NULL, NULL},
+        {"train prior --source sine --data data --out m.safetensors --resume " TINY " --residual 16", 1,
+         "architecture", NULL},
+        /* without --resume or --force an existing model is kept */
+        {"train prior --source sine --data data --out m.safetensors " TINY, 1, "--resume", NULL},
+    };
+    expect_cases(cases, sizeof cases / sizeof cases[0]);
 }
 END_TEST
 
@@ -235,8 +202,7 @@ START_TEST(full_disk_while_checkpointing_keeps_the_last_checkpoint)
     ck_assert_int_eq(stat(path, &after), 0);
     ck_assert_int_eq(after.st_size, before.st_size);
     ck_assert_int_eq(after.st_mtime, before.st_mtime);
-    snprintf(cmd, sizeof cmd, "ls %s | grep -q tmp-", dir);
-    ck_assert_int_ne(system(cmd), 0); /* no temporary left */
+    ck_assert(no_temporaries_left());
 }
 END_TEST
 
@@ -244,7 +210,7 @@ Suite *suite(void)
 {
     Suite *s = suite_create("train_prior");
     TCase *tc = tcase_create("train_prior");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, setup, cli_dir_remove);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, trains_and_learns);
     tcase_add_test(tc, same_seed_same_model_whatever_the_threads);

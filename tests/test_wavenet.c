@@ -99,26 +99,31 @@ START_TEST(stream_equals_full_small_conditioned)
 }
 END_TEST
 
+/* T samples streamed through cfg in frames of the given sizes (cycled; a stream of at
+ * most max_frame a call) give the full-sequence output. */
+static void check_frames(ps_wavenet_config cfg, int T, uint64_t seed, int max_frame,
+                         const int *sizes, int n_sizes)
+{
+    fixture f = make_fixture(cfg, T, seed);
+    double e = stream_error(&f, max_frame, sizes, n_sizes);
+    ck_assert_msg(e < STREAM_TOL, "relative error %g", e);
+    free_fixture(&f);
+}
+
 START_TEST(stream_equals_full_random_frame_sizes)
 {
-    fixture f = make_fixture(ps_wavenet_config_reference(), 6000, 7);
     ps_rng rng;
     ps_rng_seed(&rng, 99);
     int sizes[200];
     for (int i = 0; i < 200; i++) sizes[i] = 1 + (int)(ps_rng_u64(&rng) % 300);
-    double e = stream_error(&f, 300, sizes, 200);
-    ck_assert_msg(e < STREAM_TOL, "relative error %g", e);
-    free_fixture(&f);
+    check_frames(ps_wavenet_config_reference(), 6000, 7, 300, sizes, 200);
 }
 END_TEST
 
 START_TEST(stream_splits_frames_longer_than_max)
 {
-    fixture f = make_fixture(small_config(), 700, 3);
     const int n[] = {700};
-    double e = stream_error(&f, 64, n, 1);
-    ck_assert_msg(e < STREAM_TOL, "relative error %g", e);
-    free_fixture(&f);
+    check_frames(small_config(), 700, 3, 64, n, 1);
 }
 END_TEST
 

@@ -16,45 +16,7 @@
 #include "priorsep/model_file.h"
 #include "priorsep/wavenet.h"
 #include "../safetensors_blob.h"
-
-static const char *folder;
-
-static void die(const char *what)
-{
-    fprintf(stderr, "make_checkpoint_corpus: %s\n", what);
-    exit(1);
-}
-
-static const char *path_of(const char *name)
-{
-    static char buf[1024];
-    snprintf(buf, sizeof buf, "%s/%s", folder, name);
-    return buf;
-}
-
-static void write_blob(const char *name, blob b)
-{
-    if (blob_write(path_of(name), b)) die(path_of(name));
-}
-
-static blob read_blob(const char *path)
-{
-    blob b = blob_read(path);
-    if (!b.p) die(path);
-    return b;
-}
-
-static ps_wavenet *random_net(ps_wavenet_config cfg, uint64_t seed, int nonnegative)
-{
-    ps_error err;
-    ps_wavenet *net = ps_wavenet_create(&cfg, &err);
-    if (!net) die(err.msg);
-    ps_wavenet_init_random(net, seed);
-    float *p = ps_wavenet_params(net);
-    if (nonnegative)
-        for (size_t i = 0; i < ps_wavenet_num_params(net); i++) p[i] = p[i] < 0 ? -p[i] : p[i];
-    return net;
-}
+#include "corpus_files.h"
 
 /* Saves a random checkpoint of cfg as NAME and returns its bytes. */
 static blob save_checkpoint(const char *name, ps_wavenet_config cfg, long step, int extras)
@@ -80,25 +42,6 @@ static blob save_checkpoint(const char *name, ps_wavenet_config cfg, long step, 
     return read_blob(path_of(name));
 }
 
-static json_t *header_of(blob b)
-{
-    json_t *h = st_header(b, NULL);
-    if (!h) die("cannot parse a header it wrote");
-    return h;
-}
-
-/* Writes header h followed by the data section of `like`. */
-static void write_edited(const char *name, json_t *h, blob like)
-{
-    blob b = st_assemble(h, st_data(like));
-    if (!b.p) die("cannot encode a header");
-    write_blob(name, b);
-    free(b.p);
-    json_decref(h);
-}
-
-static json_t *meta(json_t *h) { return json_object_get(h, "__metadata__"); }
-
 static void set_meta(json_t *h, const char *key, const char *value)
 {
     json_object_set_new(meta(h), key, json_string(value));
@@ -111,9 +54,7 @@ static void write_with_value(const char *file, blob good, const char *name, uint
     json_int_t at = json_integer_value(
         json_array_get(json_object_get(json_object_get(h, name), "data_offsets"), 0));
     json_decref(h);
-    blob b = {malloc(good.n), good.n};
-    if (!b.p) die("out of memory");
-    memcpy(b.p, good.p, good.n);
+    blob b = copy_blob(good);
     memcpy(st_data(b).p + at, &bits, 4);
     write_blob(file, b);
     free(b.p);
@@ -154,9 +95,7 @@ static void malformed_variants(blob good)
     write_with_value("nan-moment.ckpt", good, "adam.m.head.w2", 0x7fc00000);
     write_with_value("negative-moment.ckpt", good, "adam.v.input.w", 0xbf800000);
 
-    blob b = {malloc(good.n), good.n};
-    if (!b.p) die("out of memory");
-    memcpy(b.p, good.p, good.n);
+    blob b = copy_blob(good);
     b.n = 8 + st_header_length(good) + st_data(good).n / 2;
     write_blob("truncated.ckpt", b);
     free(b.p);
@@ -164,19 +103,10 @@ static void malformed_variants(blob good)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) die("usage: make_checkpoint_corpus FOLDER");
-    folder = argv[1];
-    ps_wavenet_config tiny = {.stacks = 1, .layers = 2, .kernel = 2, .input_kernel = 2,
-                              .residual = 2, .skip = 2, .hidden = 2, .cond = 0,
-                              .head = PS_HEAD_CATEGORICAL, .mixtures = 0};
-    free(save_checkpoint("categorical.ckpt", tiny, 0, 0).p);
-    tiny.head = PS_HEAD_MOL;
-    tiny.mixtures = 2;
-    blob mol = save_checkpoint("mol.ckpt", tiny, 1234, 1);
-    tiny.stacks = 2;
-    tiny.kernel = 3;
-    tiny.cond = 2;
-    free(save_checkpoint("mol-cond.ckpt", tiny, 99, 1).p);
+    corpus_start("make_checkpoint_corpus", argc, argv);
+    free(save_checkpoint("categorical.ckpt", tiny_config(TINY_CATEGORICAL), 0, 0).p);
+    blob mol = save_checkpoint("mol.ckpt", tiny_config(TINY_MOL), 1234, 1);
+    free(save_checkpoint("mol-cond.ckpt", tiny_config(TINY_MOL_COND), 99, 1).p);
     malformed_variants(mol);
     free(mol.p);
     return 0;

@@ -15,66 +15,19 @@
 #include "priorsep/model_file.h"
 #include "priorsep/wavenet.h"
 #include "../safetensors_blob.h"
-
-static const char *folder;
-
-static void die(const char *what)
-{
-    fprintf(stderr, "make_corpus: %s\n", what);
-    exit(1);
-}
-
-static const char *path_of(const char *name)
-{
-    static char buf[1024];
-    snprintf(buf, sizeof buf, "%s/%s", folder, name);
-    return buf;
-}
-
-static void write_blob(const char *name, blob b)
-{
-    if (blob_write(path_of(name), b)) die(path_of(name));
-}
-
-static blob read_blob(const char *path)
-{
-    blob b = blob_read(path);
-    if (!b.p) die(path);
-    return b;
-}
+#include "corpus_files.h"
 
 /* Saves a randomly initialized model of cfg as NAME and returns its bytes. */
 static blob save_model(const char *name, ps_wavenet_config cfg, const char *source)
 {
+    ps_wavenet *net = random_net(cfg, 1, 0);
     ps_error err;
-    ps_wavenet *net = ps_wavenet_create(&cfg, &err);
-    if (!net) die(err.msg);
-    ps_wavenet_init_random(net, 1);
     ps_model_info info = {.sample_rate = 14700};
     snprintf(info.source, sizeof info.source, "%s", source);
     if (ps_model_save(path_of(name), net, &info, &err)) die(err.msg);
     ps_wavenet_destroy(net);
     return read_blob(path_of(name));
 }
-
-static json_t *header_of(blob b)
-{
-    json_t *h = st_header(b, NULL);
-    if (!h) die("cannot parse a header it wrote");
-    return h;
-}
-
-/* Writes header h followed by the data section of `like`. */
-static void write_edited(const char *name, json_t *h, blob like)
-{
-    blob b = st_assemble(h, st_data(like));
-    if (!b.p) die("cannot encode a header");
-    write_blob(name, b);
-    free(b.p);
-    json_decref(h);
-}
-
-static json_t *meta(json_t *h) { return json_object_get(h, "__metadata__"); }
 
 static void malformed_variants(blob good)
 {
@@ -109,8 +62,7 @@ static void malformed_variants(blob good)
     json_object_del(h, "__metadata__");
     write_edited("no-metadata.safetensors", h, good);
 
-    blob b = {malloc(good.n), good.n};
-    memcpy(b.p, good.p, good.n);
+    blob b = copy_blob(good);
     memcpy(b.p + good.n - 4, &(uint32_t){0x7fc00000}, 4);
     write_blob("nan.safetensors", b);
     st_set_header_length(b, (uint64_t)1 << 63);
@@ -131,19 +83,10 @@ static void malformed_variants(blob good)
 
 int main(int argc, char **argv)
 {
-    if (argc != 2) die("usage: make_corpus FOLDER");
-    folder = argv[1];
-    ps_wavenet_config tiny = {.stacks = 1, .layers = 2, .kernel = 2, .input_kernel = 2,
-                              .residual = 2, .skip = 2, .hidden = 2, .cond = 0,
-                              .head = PS_HEAD_CATEGORICAL, .mixtures = 0};
-    free(save_model("categorical.safetensors", tiny, "").p);
-    tiny.head = PS_HEAD_MOL;
-    tiny.mixtures = 2;
-    blob mol = save_model("mol.safetensors", tiny, "bass");
-    tiny.stacks = 2;
-    tiny.kernel = 3;
-    tiny.cond = 2;
-    free(save_model("mol-cond.safetensors", tiny, "voice").p);
+    corpus_start("make_corpus", argc, argv);
+    free(save_model("categorical.safetensors", tiny_config(TINY_CATEGORICAL), "").p);
+    blob mol = save_model("mol.safetensors", tiny_config(TINY_MOL), "bass");
+    free(save_model("mol-cond.safetensors", tiny_config(TINY_MOL_COND), "voice").p);
     malformed_variants(mol);
     free(mol.p);
     return 0;
