@@ -256,6 +256,14 @@ static double validate(trainer *tr)
 
 /* ---- checkpoints -------------------------------------------------------------------- */
 
+/* Model and checkpoint text is printable ASCII; other bytes (a UTF-8 path, say) become
+ * '?' here rather than make the save at the end of a long run fail. */
+static void printable(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e) *s = '?';
+}
+
 /* The options a resumed run must share with the run that wrote the checkpoint (the
  * architecture is in the checkpoint itself). */
 static void options_to_extras(const train_options *o, ps_checkpoint *ck)
@@ -274,6 +282,7 @@ static void options_to_extras(const train_options *o, ps_checkpoint *ck)
     }
     snprintf(ck->extra_key[ck->n_extra], sizeof ck->extra_key[0], "train.data");
     snprintf(ck->extra_value[ck->n_extra], sizeof ck->extra_value[0], "%s", o->data);
+    printable(ck->extra_value[ck->n_extra]);
     ck->n_extra++;
 }
 
@@ -339,14 +348,12 @@ static int start_state(trainer *tr, int argc, char **argv)
     tr->ck.info.sigma_max = tr->o.ladder.sigma_max;
     tr->ck.info.sigma_min = tr->o.ladder.sigma_min;
     snprintf(tr->ck.info.source, sizeof tr->ck.info.source, "%s", tr->o.source);
-    /* the recipe: the command that made the model */
-    size_t used = 0;
-    for (int i = -2; i < argc && used < sizeof tr->ck.info.recipe; i++) {
-        const char *word = i == -2 ? "priorsep train" : argv[i < 0 ? 0 : i];
-        if (i == -1) continue;
-        used += (size_t)snprintf(tr->ck.info.recipe + used, sizeof tr->ck.info.recipe - used,
-                                 "%s%s", used ? " " : "", word);
-    }
+    /* the recipe: the command that made the model ("priorsep train prior ...") */
+    char *recipe = tr->ck.info.recipe;
+    size_t cap = sizeof tr->ck.info.recipe, used = (size_t)snprintf(recipe, cap, "priorsep train");
+    for (int i = 0; i < argc && used < cap; i++)
+        used += (size_t)snprintf(recipe + used, cap - used, " %s", argv[i]);
+    printable(recipe);
     tr->ck.n_extra = now.n_extra;
     memcpy(tr->ck.extra_key, now.extra_key, sizeof now.extra_key);
     memcpy(tr->ck.extra_value, now.extra_value, sizeof now.extra_value);
