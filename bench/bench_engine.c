@@ -9,27 +9,12 @@
  * Usage: bench_engine [seconds of audio per measurement, default 4] */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "priorsep/gemm.h"
 #include "priorsep/wavenet.h"
 
 #define RATE 48000.0
-
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void fill(float *v, size_t n, unsigned seed)
-{
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1664525u + 1013904223u;
-        v[i] = (float)(seed >> 8) / 8388608.0f - 1.0f;
-    }
-}
 
 /* CPU seconds to stream `total` samples in frames of `frame`. */
 static double time_stream(ps_wavenet_stream *st, const float *x, float *out, int frame, long total)

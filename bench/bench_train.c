@@ -7,25 +7,10 @@
  * Usage: bench_train [batch, default 8] [crop, default 1024] [repeats, default 5] */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 
+#include "bench_util.h"
 #include "priorsep/gemm.h"
 #include "priorsep/prior.h"
-
-static double cpu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void fill(float *v, size_t n, unsigned seed)
-{
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 1664525u + 1013904223u;
-        v[i] = (float)(seed >> 8) / 8388608.0f - 1.0f;
-    }
-}
 
 /* The products of one forward + backward over T rows of the net, with the backend. */
 static void products(const ps_wavenet_config *c, int T, float *a, float *b, float *w)

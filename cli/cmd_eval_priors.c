@@ -122,12 +122,8 @@ static void print_tables(FILE *f, const prior *p, const results *r)
     }
 }
 
-static int write_csv(const char *path, const prior *p, const results *r)
+static void csv_tables(FILE *f, const prior *p, const results *r)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return -1;
     fprintf(f, "table,data,prior,sigma,nll_bits\n");
     for (int i = 0; i < r->n; i++) {
         fprintf(f, "own,%s,%s,0,%.6f\n", p[i].info.source, p[i].info.source, r->own[i][0]);
@@ -139,16 +135,10 @@ static int write_csv(const char *path, const prior *p, const results *r)
         for (int j = 0; j < r->n; j++)
             fprintf(f, "cross,%s,%s,0,%.6f\n", p[i].info.source, p[j].info.source, r->cross[i][j]);
     }
-    if (fclose(f) != 0) return unlink(tmp), -1;
-    return rename(tmp, path);
 }
 
-static int write_json(const char *path, const prior *p, const results *r)
+static void json_tables(FILE *f, const prior *p, const results *r)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) return -1;
     fprintf(f, "{\n  \"priors\": [");
     for (int i = 0; i < r->n; i++) {
         fprintf(f, "%s\n    {\"source\": \"%s\", \"clean_bits\": %.6f, \"iid_clean_bits\": %.6f, "
@@ -166,8 +156,21 @@ static int write_json(const char *path, const prior *p, const results *r)
         fprintf(f, "]");
     }
     fprintf(f, "\n  ]\n}\n");
-    if (fclose(f) != 0) return unlink(tmp), -1;
-    return rename(tmp, path);
+}
+
+/* Writes the tables with `format` to a temporary file renamed over path when complete;
+ * a failed write (full disk included) leaves path as it was. */
+static int write_tables(const char *path, void (*format)(FILE *, const prior *, const results *),
+                        const prior *p, const results *r)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return -1;
+    FILE *f = fopen(tmp, "w");
+    if (!f) return -1;
+    format(f, p, r);
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) return unlink(tmp), -1;
+    return 0;
 }
 
 int cmd_eval_priors(int argc, char **argv)
@@ -261,8 +264,8 @@ int cmd_eval_priors(int argc, char **argv)
     }
     if (!rc) {
         print_tables(stdout, p, r);
-        if (csv && write_csv(csv, p, r)) rc = cli_fail(EXIT_RUNTIME, "%s: cannot write the CSV", csv);
-        if (json && write_json(json, p, r)) rc = cli_fail(EXIT_RUNTIME, "%s: cannot write the JSON", json);
+        if (csv && write_tables(csv, csv_tables, p, r)) rc = cli_fail(EXIT_RUNTIME, "%s: cannot write the CSV", csv);
+        if (json && write_tables(json, json_tables, p, r)) rc = cli_fail(EXIT_RUNTIME, "%s: cannot write the JSON", json);
     }
     for (int i = 0; i < n; i++) {
         ps_wavenet_destroy(p[i].net);
