@@ -259,7 +259,8 @@ int cmd_eval_priors(int argc, char **argv)
             r->baseline_smallest[i] = iid_baseline_bits((const float *const *)smallest, n_crops[i], (int)crop + 1, categorical);
             free_copies(smallest, n_crops[i]);
             for (int j = 0; j < n; j++)
-                r->cross[i][j] = mean_nll_bits(&p[j], acts[j], own, n_crops[i], (int)crop, 0.0f, (uint64_t)seed, noisy);
+                r->cross[i][j] = j == i ? r->own[i][0] /* the same crops, prior and seed */
+                                        : mean_nll_bits(&p[j], acts[j], own, n_crops[i], (int)crop, 0.0f, (uint64_t)seed, noisy);
         }
     }
     if (!rc) {

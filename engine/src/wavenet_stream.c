@@ -115,7 +115,6 @@ void ps_wavenet_stream_set_cond(ps_wavenet_stream *st, const float *cond)
         wavenet_gate_bias(net, l, net->cfg.cond > 0 ? cond : NULL, st->zbias + (size_t)l * Z);
 }
 
-int ps_wavenet_stream_max_frame(const ps_wavenet_stream *st) { return st->max_frame; }
 const ps_wavenet *ps_wavenet_stream_model(const ps_wavenet_stream *st) { return st->net; }
 
 static void process_frame(ps_wavenet_stream *st, const float *x, int n, float *out)

@@ -118,7 +118,6 @@ void ps_wavenet_stream_set_cond(ps_wavenet_stream *st, const float *cond);
  * the distribution of the sample after x[i]. Real-time safe: no allocation, lock, I/O
  * or system call; FTZ/DAZ are on for the duration of the call. */
 void ps_wavenet_stream_process(ps_wavenet_stream *st, const float *x, int n, float *out);
-int ps_wavenet_stream_max_frame(const ps_wavenet_stream *st);
 const ps_wavenet *ps_wavenet_stream_model(const ps_wavenet_stream *st);
 
 /* ---- generation ----------------------------------------------------------------------- */
