@@ -299,10 +299,7 @@ static int check_resumable(const trainer *tr, const ps_checkpoint *now)
                             saved ? saved : "(none)", now->extra_value[i]);
     }
     const ps_wavenet_config *a = ps_wavenet_config_of(ck->net), *b = &tr->o.cfg;
-    int same = a->stacks == b->stacks && a->layers == b->layers && a->kernel == b->kernel &&
-               a->input_kernel == b->input_kernel && a->residual == b->residual &&
-               a->skip == b->skip && a->hidden == b->hidden && a->cond == b->cond &&
-               a->head == b->head && (a->head != PS_HEAD_MOL || a->mixtures == b->mixtures);
+    int same = ps_wavenet_config_equal(a, b);
     if (!same)
         return cli_fail(EXIT_RUNTIME, "%s: holds another architecture than the options give "
                         "(%d x %d layers, %d channels): resume with the same options",

@@ -244,16 +244,6 @@ void ps_checkpoint_free(ps_checkpoint *ck)
 
 /* ---- saving ---------------------------------------------------------------------- */
 
-/* Same architecture as the file would record it (a categorical head's mixture count is
- * not part of it). */
-static bool same_architecture(const ps_wavenet_config *a, const ps_wavenet_config *b)
-{
-    return a->stacks == b->stacks && a->layers == b->layers && a->kernel == b->kernel &&
-           a->input_kernel == b->input_kernel && a->residual == b->residual &&
-           a->skip == b->skip && a->hidden == b->hidden && a->cond == b->cond &&
-           a->head == b->head && (a->head != PS_HEAD_MOL || a->mixtures == b->mixtures);
-}
-
 static int check_nets(const char *path, const ps_checkpoint *ck, ps_error *err)
 {
     if (!ck->net) return ps_error_set(err, "%s: the checkpoint has no model (net)", path);
@@ -261,8 +251,8 @@ static int check_nets(const char *path, const ps_checkpoint *ck, ps_error *err)
         return ps_error_set(err, "%s: the checkpoint has no %s", path,
                             ck->adam_m ? "adam_v" : "adam_m");
     const ps_wavenet_config *c = ps_wavenet_config_of(ck->net);
-    const char *differs = !same_architecture(ps_wavenet_config_of(ck->adam_m), c)   ? "adam_m"
-                          : !same_architecture(ps_wavenet_config_of(ck->adam_v), c) ? "adam_v"
+    const char *differs = !ps_wavenet_config_equal(ps_wavenet_config_of(ck->adam_m), c)   ? "adam_m"
+                          : !ps_wavenet_config_equal(ps_wavenet_config_of(ck->adam_v), c) ? "adam_v"
                                                                                      : NULL;
     if (differs)
         return ps_error_set(err, "%s: %s: its architecture differs from the model's", path,

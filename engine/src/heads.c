@@ -125,3 +125,20 @@ float ps_mol_nll_backward(const float *params, int K, float x, float scale, floa
     if (d_x) *d_x += scale * dx;
     return lse_logit - lse_term;
 }
+
+float ps_gaussian_clamp_log_scale(float log_s)
+{
+    return log_s < PS_GAUSS_LOG_SCALE_MIN   ? PS_GAUSS_LOG_SCALE_MIN
+           : log_s > PS_GAUSS_LOG_SCALE_MAX ? PS_GAUSS_LOG_SCALE_MAX
+                                            : log_s;
+}
+
+float ps_gaussian_nll_backward(float mu, float log_s, float x, float scale, float *d_mu,
+                               float *d_log_s)
+{
+    float ls = ps_gaussian_clamp_log_scale(log_s);
+    float inv_var = expf(-2.0f * ls), e = x - mu, e2 = e * e * inv_var;
+    if (d_mu) *d_mu -= scale * e * inv_var;
+    if (d_log_s && ls == log_s) *d_log_s += scale * (1.0f - e2);
+    return 0.91893853f + ls + 0.5f * e2; /* 0.5 log(2 pi) */
+}

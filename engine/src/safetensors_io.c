@@ -7,6 +7,7 @@
  * failure names the file and the field. */
 #include "safetensors_io.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -288,12 +289,12 @@ static int read_head(const ps_st_reader *rd, json_t *meta, ps_wavenet_config *cf
         cfg->mixtures = 0;
         return 0;
     }
-    if (strcmp(head, "mol") == 0) {
-        cfg->head = PS_HEAD_MOL;
+    if (strcmp(head, "mol") == 0 || strcmp(head, "gaussian") == 0) {
+        cfg->head = head[0] == 'm' ? PS_HEAD_MOL : PS_HEAD_GAUSSIAN;
         return meta_int(rd, meta, "mixtures", &cfg->mixtures);
     }
-    return fail(rd, METADATA_KEY ".head: \"%s\" is neither \"categorical\" nor \"mol\"",
-                ps_st_show(head).s);
+    return fail(rd, METADATA_KEY ".head: \"%s\" is not \"categorical\", \"mol\" or "
+                "\"gaussian\"", ps_st_show(head).s);
 }
 
 static int read_config(const ps_st_reader *rd, json_t *meta, ps_wavenet_config *cfg)
@@ -370,9 +371,102 @@ static int read_noise_ladder(const ps_st_reader *rd, json_t *meta, ps_model_info
     return problem ? fail(rd, METADATA_KEY ".%s", problem) : 0;
 }
 
-static int read_info(const ps_st_reader *rd, json_t *meta, ps_model_info *info)
+/* A separator's facts against its head, shared by the loader and the saver: NULL when
+ * fine, else the problem (in buf). */
+static const char *separator_problem(const ps_wavenet_config *cfg, const ps_model_info *info,
+                                     char *buf, size_t size)
 {
-    if (read_noise_ladder(rd, meta, info)) return -1;
+    int separator = cfg->head == PS_HEAD_GAUSSIAN;
+    if (!separator) {
+        if (info->n_sources != 0) return "sources: only a separator (Gaussian head) has them";
+        return NULL;
+    }
+    if (info->n_sources != cfg->mixtures) {
+        snprintf(buf, size, "sources: %d names for a head of %d outputs", info->n_sources,
+                 cfg->mixtures);
+        return buf;
+    }
+    for (int k = 0; k < info->n_sources; k++) {
+        const char *name = info->sources[k];
+        size_t n = strnlen(name, sizeof info->sources[k]);
+        if (n == 0 || n == sizeof info->sources[k]) {
+            snprintf(buf, size, "sources: name %d is empty or longer than %zu bytes", k + 1,
+                     sizeof info->sources[k] - 1);
+            return buf;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (!isalnum((unsigned char)name[i]) && name[i] != '_' && name[i] != '-') {
+                snprintf(buf, size, "sources: name %d has a character other than letters, "
+                         "digits, '_' and '-'", k + 1);
+                return buf;
+            }
+        for (int j = 0; j < k; j++)
+            if (strcmp(info->sources[j], name) == 0) {
+                snprintf(buf, size, "sources: %s is named twice", name);
+                return buf;
+            }
+        if (!(info->weights[k] > 0.0f && info->weights[k] <= PS_MAX_WEIGHT)) {
+            snprintf(buf, size, "weights: the weight of %s is not in (0, %g]", name,
+                     (double)PS_MAX_WEIGHT);
+            return buf;
+        }
+    }
+    if (info->lookahead < 0 || info->lookahead > PS_MAX_LOOKAHEAD) {
+        snprintf(buf, size, "lookahead: %d is outside 0..%d", info->lookahead, PS_MAX_LOOKAHEAD);
+        return buf;
+    }
+    return NULL;
+}
+
+/* "a,b,c" into at most max items of item_size bytes (NUL-terminated); -1 if more. */
+static int split_list(const char *s, char *items, size_t item_size, int max)
+{
+    int n = 0;
+    for (const char *p = s;; n++) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (n == max) return -1;
+        snprintf(items + (size_t)n * item_size, item_size, "%.*s", (int)(len < item_size ? len : item_size), p);
+        if (len >= item_size) items[(size_t)n * item_size] = '\0'; /* refused as too long */
+        if (!end) return n + 1;
+        p = end + 1;
+    }
+}
+
+static int read_separator(const ps_st_reader *rd, json_t *meta, const ps_wavenet_config *cfg,
+                          ps_model_info *info)
+{
+    info->n_sources = 0, info->lookahead = 0;
+    if (cfg->head != PS_HEAD_GAUSSIAN) return 0;
+    const char *names, *weights;
+    if (ps_st_meta_required(rd, meta, "sources", &names) ||
+        ps_st_meta_required(rd, meta, "weights", &weights) ||
+        meta_int(rd, meta, "lookahead", &info->lookahead))
+        return -1;
+    info->n_sources = split_list(names, &info->sources[0][0], sizeof info->sources[0], PS_MAX_SOURCES);
+    if (info->n_sources < 0)
+        return fail(rd, METADATA_KEY ".sources: more than %d names", PS_MAX_SOURCES);
+    char text[PS_MAX_SOURCES][32];
+    int n_weights = split_list(weights, &text[0][0], sizeof text[0], PS_MAX_SOURCES);
+    if (n_weights != info->n_sources)
+        return fail(rd, METADATA_KEY ".weights: not %d comma-separated numbers, one per source",
+                    info->n_sources);
+    for (int k = 0; k < n_weights; k++) {
+        char *end;
+        double w = strtod(text[k], &end);
+        if (end == text[k] || *end != '\0' || !isfinite(w))
+            return fail(rd, METADATA_KEY ".weights: \"%s\" is not a decimal number", ps_st_show(text[k]).s);
+        info->weights[k] = (float)w;
+    }
+    char buf[160];
+    const char *problem = separator_problem(cfg, info, buf, sizeof buf);
+    return problem ? fail(rd, METADATA_KEY ".%s", problem) : 0;
+}
+
+static int read_info(const ps_st_reader *rd, json_t *meta, const ps_wavenet_config *cfg,
+                     ps_model_info *info)
+{
+    if (read_noise_ladder(rd, meta, info) || read_separator(rd, meta, cfg, info)) return -1;
     if (meta_int(rd, meta, "sample_rate", &info->sample_rate)) return -1;
     if (info->sample_rate < MIN_SAMPLE_RATE || info->sample_rate > MAX_SAMPLE_RATE)
         return fail(rd, METADATA_KEY ".sample_rate: %d Hz is outside %d..%d",
@@ -389,7 +483,7 @@ static int read_metadata(const ps_st_reader *rd, ps_st_kind kind, json_t *root,
         return fail(rd, METADATA_KEY ": missing (not a priorsep %s)", kinds[kind].noun);
     if (!json_is_object(meta)) return fail(rd, METADATA_KEY ": not an object");
     if (check_all_strings(rd, meta) || read_format(rd, kind, meta) ||
-        read_config(rd, meta, cfg) || read_info(rd, meta, info))
+        read_config(rd, meta, cfg) || read_info(rd, meta, cfg, info))
         return -1;
     *meta_out = meta;
     return 0;
@@ -733,9 +827,9 @@ static json_t *metadata_json(ps_st_kind kind, const ps_wavenet_config *c,
     put_int(meta, "skip", c->skip, ok);
     put_int(meta, "hidden", c->hidden, ok);
     put_int(meta, "cond", c->cond, ok);
-    bool mol = c->head == PS_HEAD_MOL;
-    put(meta, "head", json_string(mol ? "mol" : "categorical"), ok);
-    put_int(meta, "mixtures", mol ? c->mixtures : 0, ok);
+    static const char *const head_names[] = {"categorical", "mol", "gaussian"};
+    put(meta, "head", json_string(head_names[c->head]), ok);
+    put_int(meta, "mixtures", c->head == PS_HEAD_CATEGORICAL ? 0 : c->mixtures, ok);
     put_int(meta, "sample_rate", info->sample_rate, ok);
     if (info->source[0]) put(meta, "source", json_string(info->source), ok);
     if (info->recipe[0]) put(meta, "recipe", json_string(info->recipe), ok);
@@ -746,6 +840,17 @@ static json_t *metadata_json(ps_st_kind kind, const ps_wavenet_config *c,
         put(meta, "sigma_max", json_string(text), ok);
         snprintf(text, sizeof text, "%.9g", info->sigma_min);
         put(meta, "sigma_min", json_string(text), ok);
+    }
+    if (info->n_sources > 0) {
+        char list[PS_MAX_SOURCES * 34] = "", weights[PS_MAX_SOURCES * 20] = "";
+        for (int k = 0; k < info->n_sources; k++) {
+            size_t a = strlen(list), b = strlen(weights);
+            snprintf(list + a, sizeof list - a, "%s%s", k ? "," : "", info->sources[k]);
+            snprintf(weights + b, sizeof weights - b, "%s%.9g", k ? "," : "", (double)info->weights[k]);
+        }
+        put(meta, "sources", json_string(list), ok);
+        put(meta, "weights", json_string(weights), ok);
+        put_int(meta, "lookahead", info->lookahead, ok);
     }
     if (write_meta && !write_meta(meta, ctx)) *ok = false;
     return meta;
@@ -919,7 +1024,9 @@ static int check_savable(const char *path, ps_st_kind kind, const ps_st_group *g
     if (check_text(path, "source", info->source, sizeof info->source, err) ||
         check_text(path, "recipe", info->recipe, sizeof info->recipe, err))
         return -1;
+    char buf[160];
     const char *problem = noise_ladder_problem(info);
+    if (!problem) problem = separator_problem(ps_wavenet_config_of(groups[0].net), info, buf, sizeof buf);
     if (problem) return ps_error_set(err, "%s: %s", path, problem);
     char what[256];
     if (find_bad_value(groups, n, what, sizeof what))

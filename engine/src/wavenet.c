@@ -33,9 +33,10 @@ int ps_wavenet_config_check(const ps_wavenet_config *c, ps_error *err)
         check_range(err, "hidden", c->hidden, 1, PS_WAVENET_MAX_CHANNELS) ||
         check_range(err, "cond", c->cond, 0, PS_WAVENET_MAX_COND))
         return -1;
-    if (c->head != PS_HEAD_CATEGORICAL && c->head != PS_HEAD_MOL)
+    if (c->head != PS_HEAD_CATEGORICAL && c->head != PS_HEAD_MOL && c->head != PS_HEAD_GAUSSIAN)
         return ps_error_set(err, "head: unknown kind %d", (int)c->head);
-    if (c->head == PS_HEAD_MOL && check_range(err, "mixtures", c->mixtures, 1, PS_WAVENET_MAX_MIXTURES))
+    if (c->head != PS_HEAD_CATEGORICAL &&
+        check_range(err, "mixtures", c->mixtures, 1, PS_WAVENET_MAX_MIXTURES))
         return -1;
     size_t n = ps_wavenet_config_num_params(c);
     if (n > PS_WAVENET_MAX_PARAMS)
@@ -57,7 +58,19 @@ size_t ps_wavenet_config_num_params(const ps_wavenet_config *c)
 
 int ps_wavenet_out_dim(const ps_wavenet_config *c)
 {
-    return c->head == PS_HEAD_MOL ? 3 * c->mixtures : PS_MULAW_BINS;
+    switch (c->head) {
+    case PS_HEAD_MOL: return 3 * c->mixtures;
+    case PS_HEAD_GAUSSIAN: return 2 * c->mixtures;
+    default: return PS_MULAW_BINS;
+    }
+}
+
+int ps_wavenet_config_equal(const ps_wavenet_config *a, const ps_wavenet_config *b)
+{
+    return a->stacks == b->stacks && a->layers == b->layers && a->kernel == b->kernel &&
+           a->input_kernel == b->input_kernel && a->residual == b->residual &&
+           a->skip == b->skip && a->hidden == b->hidden && a->cond == b->cond &&
+           a->head == b->head && (a->head == PS_HEAD_CATEGORICAL || a->mixtures == b->mixtures);
 }
 
 int ps_wavenet_num_layers(const ps_wavenet_config *c) { return c->stacks * c->layers; }

@@ -125,12 +125,15 @@ void ps_wavenet_train_backward(const ps_wavenet *net, ps_wavenet_acts *a, const 
     size_t rows = (size_t)a->pad_h + (size_t)T;
 
     /* head: out = relu(relu(skip) W1 + b1) W2 + b2; a2 holds the inner ReLU's output */
+    /* Without a gradient block only the input gradient is wanted: every weight gradient
+     * is skipped (pointers into a NULL block stay NULL). */
+#define GRAD(field) (grad ? grad->field : NULL)
     zero(a->d_a2, (size_t)T * H);
-    linear_backward(a->d_a2, H, grad->head_w2, grad->head_b2, d_out, O, a->a2, H, T, H, O, net->head_w2);
+    linear_backward(a->d_a2, H, GRAD(head_w2), GRAD(head_b2), d_out, O, a->a2, H, T, H, O, net->head_w2);
     zero(a->d_hidden, (size_t)T * H);
     relu_backward(a->d_hidden, a->d_a2, a->a2, (size_t)T * H);
     zero(a->d_a1, (size_t)T * S);
-    linear_backward(a->d_a1, S, grad->head_w1, grad->head_b1, a->d_hidden, H, a->a1, S, T, S, H,
+    linear_backward(a->d_a1, S, GRAD(head_w1), GRAD(head_b1), a->d_hidden, H, a->a1, S, T, S, H,
                     net->head_w1);
     zero(a->d_skip, (size_t)T * S);
     relu_backward(a->d_skip, a->d_a1, a->a1, (size_t)T * S);
@@ -140,7 +143,7 @@ void ps_wavenet_train_backward(const ps_wavenet *net, ps_wavenet_acts *a, const 
     zero(d_next, rows * R);
     for (int l = L - 1; l >= 0; l--) {
         const wavenet_layer *P = &net->layer[l];
-        wavenet_layer *G = &grad->layer[l];
+        wavenet_layer none = {0}, *G = grad ? &grad->layer[l] : &none;
         const float *d_hnext = d_next + (size_t)a->pad_h * R;
         zero(a->d_g, (size_t)T * R);
         linear_backward(a->d_g, R, G->skip_w, G->skip_b, a->d_skip, S, a->g[l], R, T, R, S, P->skip_w);
@@ -154,7 +157,7 @@ void ps_wavenet_train_backward(const ps_wavenet *net, ps_wavenet_acts *a, const 
         conv1d_backward(d_cur + (size_t)a->pad_h * R, G->conv_w, G->conv_b, a->d_z, h_at(a, l, R), R,
                         T, R, 2 * R, c->kernel, P->dilation, P->conv_w);
         /* the conditioning enters through the gate bias: zbias = conv_b + cond W_cond */
-        for (int j = 0; j < c->cond; j++)
+        for (int j = 0; G->cond_w && j < c->cond; j++)
             for (int t = 0; t < T; t++)
                 for (int i = 0; i < 2 * R; i++)
                     G->cond_w[(size_t)j * 2 * R + i] += a->cond[j] * a->d_z[(size_t)t * 2 * R + i];
@@ -167,8 +170,9 @@ void ps_wavenet_train_backward(const ps_wavenet *net, ps_wavenet_acts *a, const 
         zero(a->d_xpad, (size_t)a->pad_x + T);
         d_xin = a->d_xpad + a->pad_x;
     }
-    conv1d_backward(d_xin, grad->input_w, grad->input_b, d_next + (size_t)a->pad_h * R, a->x + a->pad_x,
+    conv1d_backward(d_xin, GRAD(input_w), GRAD(input_b), d_next + (size_t)a->pad_h * R, a->x + a->pad_x,
                     1, T, 1, R, c->input_kernel, 1, net->input_w);
     if (d_x)
         for (int t = 0; t < T; t++) d_x[t] += d_xin[t]; /* the past rows are silence */
+#undef GRAD
 }

@@ -9,6 +9,9 @@
  *   "recipe": the training command;  "noise_levels", "sigma_max", "sigma_min": the
  *   noise ladder of a noise-conditioned prior (decimal numbers; absent for others)
  *   "recipe": how the model was made (the training command line); optional
+ *   "sources", "weights", "lookahead": a separator's (Gaussian head) sources in output
+ *   order and their mixing weights, comma-separated, and its lookahead in samples;
+ *   required for a separator, absent for a prior
  *   other string keys are allowed and ignored (not kept on a load-save round trip).
  * Training checkpoints (checkpoint.h) share the layout under format
  * "priorsep.checkpoint"; each loader refuses the other's files.
@@ -21,6 +24,8 @@
 #include <stddef.h>
 #include "priorsep/error.h"
 #include "priorsep/wavenet.h"
+
+#define PS_MAX_SOURCES 8 /* sources of a mixture (design §1) */
 
 /* Largest model file accepted; real priors are a few MB. */
 #define PS_MODEL_FILE_MAX_BYTES ((size_t)1 << 30)
@@ -36,7 +41,17 @@ typedef struct ps_model_info {
      * noise_levels geometric levels from sigma_max down to sigma_min; 0 = none. */
     int noise_levels;
     float sigma_max, sigma_min;
+    /* A separator (design §3): n_sources (= the Gaussian head's outputs) named sources
+     * in output order, the mixture's weights m = sum_k weights[k] s_k, and the lookahead
+     * L: output t estimates the sources at t - L. n_sources = 0 for a prior. */
+    int n_sources;
+    char sources[PS_MAX_SOURCES][32];
+    float weights[PS_MAX_SOURCES];
+    int lookahead;
 } ps_model_info;
+
+#define PS_MAX_LOOKAHEAD 65536
+#define PS_MAX_WEIGHT 100.0f
 
 #define PS_MODEL_MAX_NOISE_LEVELS 100
 #define PS_MODEL_MAX_SIGMA 100.0f

@@ -17,7 +17,9 @@
 
 typedef enum ps_head_kind {
     PS_HEAD_CATEGORICAL = 0, /* 256 logits over mu-law bins */
-    PS_HEAD_MOL = 1          /* mixture of logistics, 3 * mixtures values */
+    PS_HEAD_MOL = 1,         /* mixture of logistics, 3 * mixtures values */
+    PS_HEAD_GAUSSIAN = 2     /* `mixtures` independent Gaussians (the separator: one per
+                              * source), rows [mean (mixtures) | log-scale (mixtures)] */
 } ps_head_kind;
 
 typedef struct ps_wavenet_config {
@@ -30,7 +32,7 @@ typedef struct ps_wavenet_config {
     int hidden;       /* channels between the head's two 1x1 layers */
     int cond;         /* size of the global conditioning vector (0 = none) */
     ps_head_kind head;
-    int mixtures;     /* MoL components (ignored for the categorical head) */
+    int mixtures;     /* MoL components or Gaussian outputs (ignored for the categorical head) */
 } ps_wavenet_config;
 
 /* Bounds a loader enforces: a config outside them is refused, whatever the file says. */
@@ -49,7 +51,9 @@ ps_wavenet_config ps_wavenet_config_reference(void);
 
 /* 0 if the config is within the bounds above, else -1 with the offending field named. */
 int ps_wavenet_config_check(const ps_wavenet_config *cfg, ps_error *err);
-int ps_wavenet_out_dim(const ps_wavenet_config *cfg);        /* 256 or 3 * mixtures */
+int ps_wavenet_out_dim(const ps_wavenet_config *cfg); /* 256, 3 * or 2 * mixtures */
+/* Same architecture (the component count matters only where the head uses it). */
+int ps_wavenet_config_equal(const ps_wavenet_config *a, const ps_wavenet_config *b);
 /* Parameters of a valid architecture, counted without building the model (loaders
  * compare it with the file's size before allocating anything). */
 size_t ps_wavenet_config_num_params(const ps_wavenet_config *cfg);
@@ -119,6 +123,21 @@ void ps_wavenet_stream_set_cond(ps_wavenet_stream *st, const float *cond);
  * or system call; FTZ/DAZ are on for the duration of the call. */
 void ps_wavenet_stream_process(ps_wavenet_stream *st, const float *x, int n, float *out);
 const ps_wavenet *ps_wavenet_stream_model(const ps_wavenet_stream *st);
+
+/* ---- the gradient through one frame (prior refinement, design §4) -------------------- */
+
+/* Readies a stream for the two calls below: transposed copies of the weights (taken now:
+ * the model must not change afterwards) and room for one frame's activations. Not
+ * real-time; idempotent. */
+int ps_wavenet_stream_enable_backward(ps_wavenet_stream *st, ps_error *err);
+/* Like ps_wavenet_stream_process() for n <= max_frame samples, but commits nothing: the
+ * cache stays as it was, so the frame can be changed and peeked again, and is finally
+ * committed with ps_wavenet_stream_process(). Real-time safe. */
+void ps_wavenet_stream_peek(ps_wavenet_stream *st, const float *x, int n, float *out);
+/* Backward of the last peek from d_out [n][out_dim]: d_x[0..n-1] += dL/dx over the
+ * frame, the cached history held fixed (its gradient is dropped). No weight gradient.
+ * Real-time safe. Valid until the next process call. */
+void ps_wavenet_stream_peek_backward(ps_wavenet_stream *st, const float *d_out, float *d_x);
 
 /* ---- generation ----------------------------------------------------------------------- */
 

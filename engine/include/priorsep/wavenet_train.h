@@ -19,7 +19,8 @@ void ps_wavenet_acts_destroy(ps_wavenet_acts *a);
 const float *ps_wavenet_train_forward(const ps_wavenet *net, ps_wavenet_acts *a,
                                       const float *x, const float *cond, int T);
 
-/* Backward of the last forward, from d_out [T][out_dim]: grad's parameters += dL/dθ;
+/* Backward of the last forward, from d_out [T][out_dim]: grad's parameters += dL/dθ
+ * (grad may be NULL: then no weight gradient is computed);
  * when d_x is not NULL, d_x[0..T-1] += dL/dx (the gradient with respect to the input
  * samples, which prior refinement needs). */
 void ps_wavenet_train_backward(const ps_wavenet *net, ps_wavenet_acts *a, const float *d_out,
