@@ -13,6 +13,7 @@ static const struct {
     {"data", "toy", cmd_data_toy, "write the toy data set (four waveforms and their mix)"},
     {"init", "prior", cmd_init_prior, "write an untrained prior with random weights"},
     {"train", "prior", cmd_train_prior, "train a WaveNet prior of one source class"},
+    {"train", "separator", cmd_train_separator, "train the separator (supervised, unsupervised, semi)"},
     {"eval", "priors", cmd_eval_priors, "score priors on their classes and on each other's"},
 };
 

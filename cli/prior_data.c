@@ -105,7 +105,7 @@ int prior_data_check_crop(const prior_data *d, long len, const char *dir, ps_err
     return 0;
 }
 
-const float *prior_data_train_crop(const prior_data *d, long len, ps_rng *rng)
+void prior_data_train_pos(const prior_data *d, long len, ps_rng *rng, int *file, long *start)
 {
     /* Starts are counted over all files; one uniform draw picks file and start. */
     unsigned long long total = 0;
@@ -116,9 +116,32 @@ const float *prior_data_train_crop(const prior_data *d, long len, ps_rng *rng)
         const prior_file *f = &d->file[i];
         if (f->split < len) continue;
         unsigned long long starts = (unsigned long long)(f->split - len + 1);
-        if (k < starts) return f->samples + k;
+        if (k < starts) {
+            *file = i, *start = (long)k;
+            return;
+        }
         k -= starts;
     }
+}
+
+const float *prior_data_train_crop(const prior_data *d, long len, ps_rng *rng)
+{
+    int file;
+    long start;
+    prior_data_train_pos(d, len, rng, &file, &start);
+    return d->file[file].samples + start;
+}
+
+int prior_data_check_parallel(const prior_data *a, const prior_data *b, const char *what,
+                              ps_error *err)
+{
+    if (a->n_files != b->n_files)
+        return ps_error_set(err, "%s: %d files, but %d mixtures", what, b->n_files, a->n_files);
+    for (int i = 0; i < a->n_files; i++)
+        if (a->file[i].n != b->file[i].n)
+            return ps_error_set(err, "%s: file %d (in path order) has %ld samples, its mixture %ld",
+                                what, i + 1, b->file[i].n, a->file[i].n);
+    return 0;
 }
 
 int prior_data_val_crops(const prior_data *d, long len, int max, const float **crops)

@@ -26,7 +26,12 @@ void prior_data_free(prior_data *d);
 int prior_data_check_crop(const prior_data *d, long len, const char *dir, ps_error *err);
 /* A uniformly drawn training crop of len samples (every valid start equally likely). */
 const float *prior_data_train_crop(const prior_data *d, long len, ps_rng *rng);
-
+/* The same draw as file index and start (for data sets read in parallel: a mixture and
+ * its sources). */
+void prior_data_train_pos(const prior_data *d, long len, ps_rng *rng, int *file, long *start);
+/* 0 if b has exactly a's files and lengths (another source of the same items). */
+int prior_data_check_parallel(const prior_data *a, const prior_data *b, const char *what,
+                              ps_error *err);
 
 
 /* Up to max fixed validation crops of len samples (the start of the validation part of
