@@ -39,6 +39,7 @@ int trainer_option_apply(int id, const char *arg, trainer_options *o)
     case 2009: o->resume = 1; return 1;
     case 2012: o->force = 1; return 1;
     case 2013: o->quiet = 1; return 1;
+    case 2014: o->init = arg; return 1;
     default: return 0;
     }
 }
@@ -70,6 +71,22 @@ static void add_common_extras(trainer *tr)
     trainer_add_extra(tr, "train.seed", "%ld", o->seed);
     trainer_add_extra(tr, "train.lr", "%.17g", o->lr);
     trainer_add_extra(tr, "train.clip", "%.17g", o->clip);
+    trainer_add_extra(tr, "train.init", "%s", o->init ? o->init : "");
+}
+
+/* --init: the weights of an existing model of the same architecture. */
+static int load_init(trainer *tr, const ps_wavenet_config *cfg)
+{
+    ps_error err;
+    ps_wavenet *init = ps_model_load(tr->o.init, NULL, &err);
+    if (!init) return cli_fail(EXIT_RUNTIME, "--init: %s", err.msg);
+    int same = ps_wavenet_config_equal(ps_wavenet_config_of(init), cfg);
+    if (same)
+        memcpy(ps_wavenet_params(tr->ck.net), ps_wavenet_params(init),
+               sizeof(float) * ps_wavenet_num_params(init));
+    ps_wavenet_destroy(init);
+    return same ? 0 : cli_fail(EXIT_USAGE, "--init: %s has another architecture than the options give",
+                               tr->o.init);
 }
 
 static int same_info(const ps_model_info *a, const ps_model_info *b)
@@ -140,6 +157,7 @@ int trainer_start(trainer *tr, const ps_wavenet_config *cfg, const ps_model_info
     tr->ck.adam_v = tr->ck.adam_m ? ps_wavenet_create(cfg, &err) : NULL;
     if (!tr->ck.adam_v) return cli_fail(EXIT_USAGE, "%s", err.msg);
     ps_wavenet_init_random(tr->ck.net, (uint64_t)tr->o.seed);
+    if (tr->o.init && load_init(tr, cfg)) return EXIT_RUNTIME;
     ps_rng_seed(&tr->rng, (uint64_t)tr->o.seed + 0x5eed);
     tr->ck.info = *info;
     /* the recipe: the command that made the model ("priorsep train ...") */

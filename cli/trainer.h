@@ -16,7 +16,7 @@
 #define TRAINER_SHARDS 2
 
 typedef struct trainer_options {
-    const char *out, *checkpoint, *log;
+    const char *out, *checkpoint, *log, *init;
     long steps, warmup, seed, val_every, checkpoint_every, threads;
     double lr, clip;
     int resume, force, quiet;
@@ -32,7 +32,7 @@ enum { TRAINER_OPTION_FIRST = 2000 };
     {"checkpoint-every", required_argument, 0, 2007}, {"log", required_argument, 0, 2008}, \
     {"resume", no_argument, 0, 2009}, {"seed", required_argument, 0, 2010},                \
     {"threads", required_argument, 0, 2011}, {"force", no_argument, 0, 2012},              \
-    {"quiet", no_argument, 0, 2013}
+    {"quiet", no_argument, 0, 2013}, {"init", required_argument, 0, 2014}
 
 #define TRAINER_OPTIONS_HELP                                                               \
     "  --steps N            optimizer steps (default 2000)\n"                             \
@@ -44,6 +44,7 @@ enum { TRAINER_OPTION_FIRST = 2000 };
     "  --checkpoint-every N (default 200)\n"                                              \
     "  --log FILE           CSV log (default MODEL.csv)\n"                                \
     "  --resume             continue from the checkpoint (same options required)\n"      \
+    "  --init MODEL         start from this model's weights (same architecture)\n"       \
     "  --seed N             (default 1)   --threads N (1 or 2, default 2)\n"              \
     "  --force              replace MODEL   --quiet   no progress bar\n"
 
