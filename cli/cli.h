@@ -19,6 +19,7 @@ int cmd_data_toy(int argc, char **argv);
 int cmd_init_prior(int argc, char **argv);
 int cmd_train_prior(int argc, char **argv);
 int cmd_eval_priors(int argc, char **argv);
+int cmd_eval_separation(int argc, char **argv);
 int cmd_train_separator(int argc, char **argv);
 
 #endif

@@ -8,11 +8,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "iid_baseline.h"
 #include "prior_data.h"
+#include "report.h"
 #include "priorsep/model_file.h"
 #include "priorsep/prior.h"
 
@@ -86,14 +86,17 @@ static void free_copies(float **c, int n)
 }
 
 typedef struct results {
+    const prior *p;
     int n;
     double own[MAX_PRIORS][MAX_LEVELS + 1]; /* [prior][0 = clean, 1.. = ladder levels] */
     double baseline_clean[MAX_PRIORS], baseline_smallest[MAX_PRIORS];
     double cross[MAX_PRIORS][MAX_PRIORS];    /* [data class][prior], clean */
 } results;
 
-static void print_tables(FILE *f, const prior *p, const results *r)
+static void print_tables(FILE *f, const void *tables)
 {
+    const results *r = tables;
+    const prior *p = r->p;
     fprintf(f, "Own class, NLL in bits per sample (clean, then noise levels sigma; lower is better)\n\n");
     fprintf(f, "| prior | clean | i.i.d. clean |");
     for (int l = 0; l < p[0].ladder.levels; l++) fprintf(f, " sigma %.3g |", ps_noise_sigma(&p[0].ladder, l));
@@ -122,8 +125,10 @@ static void print_tables(FILE *f, const prior *p, const results *r)
     }
 }
 
-static void csv_tables(FILE *f, const prior *p, const results *r)
+static void csv_tables(FILE *f, const void *tables)
 {
+    const results *r = tables;
+    const prior *p = r->p;
     fprintf(f, "table,data,prior,sigma,nll_bits\n");
     for (int i = 0; i < r->n; i++) {
         fprintf(f, "own,%s,%s,0,%.6f\n", p[i].info.source, p[i].info.source, r->own[i][0]);
@@ -137,12 +142,16 @@ static void csv_tables(FILE *f, const prior *p, const results *r)
     }
 }
 
-static void json_tables(FILE *f, const prior *p, const results *r)
+static void json_tables(FILE *f, const void *tables)
 {
+    const results *r = tables;
+    const prior *p = r->p;
     fprintf(f, "{\n  \"priors\": [");
     for (int i = 0; i < r->n; i++) {
-        fprintf(f, "%s\n    {\"source\": \"%s\", \"clean_bits\": %.6f, \"iid_clean_bits\": %.6f, "
-                "\"iid_smallest_sigma_bits\": %.6f, \"levels\": [", i ? "," : "", p[i].info.source,
+        fprintf(f, "%s\n    {\"source\": ", i ? "," : "");
+        report_json_string(f, p[i].info.source);
+        fprintf(f, ", \"clean_bits\": %.6f, \"iid_clean_bits\": %.6f, "
+                "\"iid_smallest_sigma_bits\": %.6f, \"levels\": [",
                 r->own[i][0], r->baseline_clean[i], r->baseline_smallest[i]);
         for (int l = 0; l < p[i].ladder.levels; l++)
             fprintf(f, "%s{\"sigma\": %.6g, \"bits\": %.6f}", l ? ", " : "", ps_noise_sigma(&p[i].ladder, l),
@@ -156,21 +165,6 @@ static void json_tables(FILE *f, const prior *p, const results *r)
         fprintf(f, "]");
     }
     fprintf(f, "\n  ]\n}\n");
-}
-
-/* Writes the tables with `format` to a temporary file renamed over path when complete;
- * a failed write (full disk included) leaves path as it was. */
-static int write_tables(const char *path, void (*format)(FILE *, const prior *, const results *),
-                        const prior *p, const results *r)
-{
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) return -1;
-    FILE *f = fopen(tmp, "w");
-    if (!f) return -1;
-    format(f, p, r);
-    int bad = ferror(f);
-    if (fclose(f) != 0 || bad || rename(tmp, path) != 0) return unlink(tmp), -1;
-    return 0;
 }
 
 int cmd_eval_priors(int argc, char **argv)
@@ -241,6 +235,7 @@ int cmd_eval_priors(int argc, char **argv)
             rc = cli_fail(EXIT_RUNTIME, "%s", err.msg);
     }
     if (!rc) {
+        r->p = p;
         r->n = n;
         for (int i = 0; i < n; i++) {
             const float *const *own = crops + (size_t)i * files;
@@ -263,11 +258,7 @@ int cmd_eval_priors(int argc, char **argv)
                                         : mean_nll_bits(&p[j], acts[j], own, n_crops[i], (int)crop, 0.0f, (uint64_t)seed, noisy);
         }
     }
-    if (!rc) {
-        print_tables(stdout, p, r);
-        if (csv && write_tables(csv, csv_tables, p, r)) rc = cli_fail(EXIT_RUNTIME, "%s: cannot write the CSV", csv);
-        if (json && write_tables(json, json_tables, p, r)) rc = cli_fail(EXIT_RUNTIME, "%s: cannot write the JSON", json);
-    }
+    if (!rc) rc = report_emit(&(report_formats){print_tables, csv_tables, json_tables}, r, csv, json);
     for (int i = 0; i < n; i++) {
         ps_wavenet_destroy(p[i].net);
         if (acts) ps_wavenet_acts_destroy(acts[i]);

@@ -15,6 +15,7 @@ static const struct {
     {"train", "prior", cmd_train_prior, "train a WaveNet prior of one source class"},
     {"train", "separator", cmd_train_separator, "train the separator (supervised, unsupervised, semi)"},
     {"eval", "priors", cmd_eval_priors, "score priors on their classes and on each other's"},
+    {"eval", "separation", cmd_eval_separation, "score a separator on toy items (SI-SDR, BSS Eval)"},
 };
 
 static void usage(FILE *f)

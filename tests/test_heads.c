@@ -104,6 +104,20 @@ START_TEST(mol_samples_follow_the_mixture)
 }
 END_TEST
 
+/* The separator's refinement wants the score only: with d_params NULL the value and
+ * d_x are those of the full call. */
+START_TEST(mol_backward_score_alone)
+{
+    float p[6] = {0.3f, -0.2f, -0.4f, 0.35f, -2.0f, -3.0f}, d[6] = {0};
+    float dx_full = 0.0f, dx_alone = 0.0f;
+    float full = ps_mol_nll_backward(p, 2, 0.1f, 1.0f, d, &dx_full);
+    float alone = ps_mol_nll_backward(p, 2, 0.1f, 1.0f, NULL, &dx_alone);
+    ck_assert_float_eq(alone, full);
+    ck_assert_float_eq(dx_alone, dx_full);
+    ck_assert(dx_full != 0.0f);
+}
+END_TEST
+
 Suite *suite(void)
 {
     Suite *s = suite_create("heads");
@@ -114,6 +128,7 @@ Suite *suite(void)
     tcase_add_test(tc, mol_density_integrates_to_one);
     tcase_add_test(tc, mol_matches_logistic_formula_and_clamps_scale);
     tcase_add_test(tc, mol_samples_follow_the_mixture);
+    tcase_add_test(tc, mol_backward_score_alone);
     suite_add_tcase(s, tc);
     return s;
 }

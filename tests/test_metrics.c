@@ -732,6 +732,23 @@ START_TEST(bss_refuses_bad_input)
 }
 END_TEST
 
+/* numpy's nanmedian (the per-track aggregate of eval separation): NaN ignored, the mean
+ * of the middle two for an even count, infinities sorted like numbers, NaN if nothing
+ * is left. */
+START_TEST(nanmedian_like_numpy)
+{
+    double tmp[6];
+    const double odd[5] = {3.0, NAN, -1.0, 2.0, NAN}, even[4] = {4.0, 1.0, NAN, INFINITY};
+    const double none[2] = {NAN, NAN}, inf_mix[3] = {-INFINITY, 5.0, 1.0};
+    ck_assert_double_eq(ps_nanmedian(odd, 5, tmp), 2.0);
+    ck_assert_double_eq(ps_nanmedian(even, 4, tmp), 4.0);
+    ck_assert_double_eq(ps_nanmedian(even, 2, tmp), 2.5);
+    ck_assert_double_eq(ps_nanmedian(inf_mix, 3, tmp), 1.0);
+    ck_assert(isnan(ps_nanmedian(none, 2, tmp)));
+    ck_assert(isnan(ps_nanmedian(odd, 0, tmp)));
+}
+END_TEST
+
 Suite *suite(void)
 {
     Suite *s = suite_create("metrics");
@@ -741,6 +758,7 @@ Suite *suite(void)
     tcase_add_test(tc, si_sdr_ignores_mean_offsets);
     tcase_add_test(tc, si_sdri_mixture_and_perfect);
     tcase_add_test(tc, si_sdr_degenerate_inputs);
+    tcase_add_test(tc, nanmedian_like_numpy);
     suite_add_tcase(s, tc);
     tc = tcase_create("bss_eval");
     tcase_set_timeout(tc, 120);

@@ -117,9 +117,11 @@ float ps_mol_nll_backward(const float *params, int K, float x, float scale, floa
         float wk = expf(logit[k] + logistic_logpdf(x, mu[k], ls) - lse_term);
         float pik = expf(logit[k] - lse_logit);
         float th = tanhf(0.5f * u);
-        d_params[k] += scale * (pik - wk);
-        d_params[K + k] -= scale * wk * th * inv_s;
-        if (!(log_s[k] < PS_MOL_LOG_SCALE_MIN)) d_params[2 * K + k] += scale * wk * (1.0f - u * th);
+        if (d_params) {
+            d_params[k] += scale * (pik - wk);
+            d_params[K + k] -= scale * wk * th * inv_s;
+            if (!(log_s[k] < PS_MOL_LOG_SCALE_MIN)) d_params[2 * K + k] += scale * wk * (1.0f - u * th);
+        }
         dx += wk * th * inv_s;
     }
     if (d_x) *d_x += scale * dx;

@@ -358,8 +358,7 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y ? 1 : 0;
 }
 
-/* numpy's nanmedian; tmp holds n doubles. */
-static double nanmedian(const double *v, long n, double *tmp)
+double ps_nanmedian(const double *v, long n, double *tmp)
 {
     long m = 0;
     for (long i = 0; i < n; i++)
@@ -579,10 +578,10 @@ int ps_bss_eval(const float *const *refs, const float *const *ests, int N, long 
         long valid = 0;
         for (long t = 0; t < nwin; t++) valid += !isnan(out[j].win_sir[t]);
         out[j].n_valid = valid;
-        out[j].sdr = nanmedian(out[j].win_sdr, nwin, w.tmp);
-        out[j].sir = nanmedian(out[j].win_sir, nwin, w.tmp);
-        out[j].sar = nanmedian(out[j].win_sar, nwin, w.tmp);
-        out[j].isr = nanmedian(out[j].win_isr, nwin, w.tmp);
+        out[j].sdr = ps_nanmedian(out[j].win_sdr, nwin, w.tmp);
+        out[j].sir = ps_nanmedian(out[j].win_sir, nwin, w.tmp);
+        out[j].sar = ps_nanmedian(out[j].win_sar, nwin, w.tmp);
+        out[j].isr = ps_nanmedian(out[j].win_isr, nwin, w.tmp);
     }
     work_free(&w);
     return 0;

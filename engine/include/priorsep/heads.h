@@ -21,9 +21,9 @@ float ps_mol_sample(const float *params, int K, ps_rng *rng); /* clamped to [-1,
  * matching -logprob above) and ADDS scale times its gradient into the buffers given
  * (callers zero them).
  *   categorical: d_logits[n] += scale (softmax - onehot(bin))
- *   MoL: d_params[3K] += scale d(-log p)/d params, zero for a log-scale below
- *        PS_MOL_LOG_SCALE_MIN (the clamp holds it constant); if d_x != NULL,
- *        *d_x += scale d(-log p)/dx (minus the score, for the separator). */
+ *   MoL: if d_params != NULL, d_params[3K] += scale d(-log p)/d params, zero for a
+ *        log-scale below PS_MOL_LOG_SCALE_MIN (the clamp holds it constant); if
+ *        d_x != NULL, *d_x += scale d(-log p)/dx (minus the score, for the separator). */
 /* Gaussian outputs (the separator): log-scales are clamped to [MIN, MAX]; -9 is a scale
  * of 1.2e-4 (far below what the separator can resolve), 2 a scale of 7.4 (far above
  * any amplitude in [-1, 1]). */

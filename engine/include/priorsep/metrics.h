@@ -144,6 +144,11 @@ int ps_bss_eval(const float *const *refs, const float *const *ests, int n_source
 int ps_bss_eval_v4(const float *const *refs, const float *const *ests, int n_sources,
                    long n_samples, int rate, ps_bss_result *out, ps_error *err);
 
+/* numpy's nanmedian: the median of the values of v[0..n-1] that are not NaN (the mean of
+ * the two middle ones for an even count), NaN if there are none; tmp holds n doubles.
+ * Per window and, for a table, per track (museval's aggregates). */
+double ps_nanmedian(const double *v, long n, double *tmp);
+
 /* Frees the per-window arrays of out[0..n_sources-1] and NULLs them; idempotent. */
 void ps_bss_result_free(ps_bss_result *out, int n_sources);
 
