@@ -57,8 +57,9 @@ static void usage(FILE *f)
           "  --sources A,B,..     source names in output order (default sine,square,sawtooth,triangle)\n"
           "  --weights X,Y,..     mixing weights, m = sum_k w_k s_k (default 1/N each)\n"
           "  --lookahead L        samples of future the separator sees (default 256)\n"
-          "  --batch N            crops per step (default 8)\n"
-          "  --crop N             mixture samples per crop, lookahead included (default 2048)\n"
+          "  --batch N            crops per step (default 4)\n"
+          "  --crop N             mixture samples per crop, lookahead included (default 4096;\n"
+          "                       longer than the receptive field, so most rows see a full past)\n"
           "  --si-sdr-weight X    supervised: weight of -SI-SDR (dB, per source) against the\n"
           "                       NLL per sample (default 0)\n"
           "  --gamma X            unsupervised: std of p(m | s) (default 0.02)\n"
@@ -126,7 +127,7 @@ static int parse_options(int argc, char **argv, sep_options *o)
         {"sup-weight", required_argument, 0, O_SUPW}, {"unsup-weight", required_argument, 0, O_UNSUPW},
         {"sample-rate", required_argument, 0, O_RATE}, {"val-fraction", required_argument, 0, O_VALF},
         {"help", no_argument, 0, O_HELP}, TRAINER_OPTIONS, ARCH_OPTIONS, {0, 0, 0, 0}};
-    *o = (sep_options){.t = trainer_options_default(), .batch = 8, .crop = 2048, .lookahead = 256,
+    *o = (sep_options){.t = trainer_options_default(), .batch = 4, .crop = 4096, .lookahead = 256,
                        .val_fraction = 0.1, .gamma = 0.02, .beta = 1.0, .sigma_start = 0.3,
                        .sigma_end = 0.03, .sup_weight = 1.0, .unsup_weight = 1.0,
                        .cfg = ps_wavenet_config_reference()};

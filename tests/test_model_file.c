@@ -342,7 +342,7 @@ START_TEST(config_out_of_bounds)
     expect_field_refused("cond", "-2147483648", "outside");
     expect_field_refused("mixtures", "65", "outside");
     expect_field_refused("mixtures", NULL, "missing"); /* required by the MoL head */
-    expect_field_refused("head", "gaussian", "gaussian");
+    expect_field_refused("head", "gauss", "gauss");
     expect_field_refused("sample_rate", "999", "outside");
     expect_field_refused("sample_rate", "768001", "outside");
     expect_field_refused("sample_rate", NULL, "missing");

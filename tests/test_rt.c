@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "priorsep/denormal.h"
+#include "priorsep/separator.h"
 #include "priorsep/wavenet.h"
 #include "test_util.h"
 
@@ -90,23 +91,58 @@ typedef struct rt_result {
     int denormals_off_inside;
 } rt_result;
 
-/* 10,000 calls with frame sizes 1..MAX_FRAME, conditioning changes and resets. */
-static void streaming_loop(ps_wavenet_stream *st, const float *x, float *out, const float *cond,
-                           rt_result *r)
+/* Counting around a loop of real-time calls: the counters start from zero. */
+static void counting_begin(void)
 {
-    ps_rng rng;
-    ps_rng_seed(&rng, 5);
+    atomic_store(&allocations, 0);
+    atomic_store(&locks, 0);
     atomic_store(&counting, 1);
-    for (int i = 0; i < CALLS; i++) {
-        int n = 1 + (int)(ps_rng_u64(&rng) % MAX_FRAME);
-        if (i % 1000 == 999) ps_wavenet_stream_reset(st);
-        if (i % 500 == 250) ps_wavenet_stream_set_cond(st, cond + (i / 500 % 2));
-        ps_wavenet_stream_process(st, x, n, out);
-    }
+}
+
+static void counting_end(rt_result *r, long calls)
+{
     atomic_store(&counting, 0);
     r->allocations = atomic_load(&allocations);
     r->locks = atomic_load(&locks);
-    r->calls = CALLS;
+    r->calls = calls;
+}
+
+static void assert_nothing_counted(const rt_result *r, long calls)
+{
+    ck_assert_int_eq(r->calls, calls);
+    ck_assert_msg(r->allocations == 0, "%ld allocations in %ld calls", r->allocations, r->calls);
+    ck_assert_msg(r->locks == 0, "%ld lock calls in %ld calls", r->locks, r->calls);
+}
+
+/* Runs loop(ctx, &r) in a child process under seccomp strict mode and returns r: the
+ * child is killed by the first system call the loop makes (a failure here). */
+static rt_result run_without_system_calls(void (*loop)(void *ctx, rt_result *r), void *ctx)
+{
+    int fd[2];
+    ck_assert_int_eq(pipe(fd), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        close(fd[0]);
+        rt_result r = {0};
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) != 0) syscall(SYS_exit, 3);
+        loop(ctx, &r);
+        /* write and exit are the only calls strict mode allows */
+        if (write(fd[1], &r, sizeof r) != (ssize_t)sizeof r) syscall(SYS_exit, 4);
+        syscall(SYS_exit, 0);
+    }
+    close(fd[1]);
+    rt_result r = {0};
+    ssize_t got = read(fd[0], &r, sizeof r);
+    close(fd[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    ck_assert_msg(!WIFSIGNALED(status),
+                  "the real-time loop was killed by signal %d: it made a system call",
+                  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child exit %d", WEXITSTATUS(status));
+    ck_assert_int_eq(got, (ssize_t)sizeof r);
+    return r;
 }
 
 typedef struct rt_fixture {
@@ -114,6 +150,22 @@ typedef struct rt_fixture {
     ps_wavenet_stream *st;
     float x[MAX_FRAME], cond[4], *out;
 } rt_fixture;
+
+/* 10,000 calls with frame sizes 1..MAX_FRAME, conditioning changes and resets. */
+static void streaming_loop(void *ctx, rt_result *r)
+{
+    rt_fixture *f = ctx;
+    ps_rng rng;
+    ps_rng_seed(&rng, 5);
+    counting_begin();
+    for (int i = 0; i < CALLS; i++) {
+        int n = 1 + (int)(ps_rng_u64(&rng) % MAX_FRAME);
+        if (i % 1000 == 999) ps_wavenet_stream_reset(f->st);
+        if (i % 500 == 250) ps_wavenet_stream_set_cond(f->st, f->cond + (i / 500 % 2));
+        ps_wavenet_stream_process(f->st, f->x, n, f->out);
+    }
+    counting_end(r, CALLS);
+}
 
 static void setup(rt_fixture *f)
 {
@@ -147,9 +199,8 @@ START_TEST(streaming_call_allocates_nothing_and_takes_no_lock)
     rt_fixture f;
     setup(&f);
     rt_result r;
-    streaming_loop(f.st, f.x, f.out, f.cond, &r);
-    ck_assert_msg(r.allocations == 0, "%ld allocations in %ld calls", r.allocations, r.calls);
-    ck_assert_msg(r.locks == 0, "%ld lock calls in %ld calls", r.locks, r.calls);
+    streaming_loop(&f, &r);
+    assert_nothing_counted(&r, CALLS);
     teardown(&f);
 }
 END_TEST
@@ -170,33 +221,103 @@ START_TEST(streaming_call_makes_no_system_call)
 {
     rt_fixture f;
     setup(&f);
-    int fd[2];
-    ck_assert_int_eq(pipe(fd), 0);
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        close(fd[0]);
-        rt_result r = {0};
-        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) != 0) syscall(SYS_exit, 3);
-        streaming_loop(f.st, f.x, f.out, f.cond, &r);
-        /* write and exit are the only calls strict mode allows */
-        if (write(fd[1], &r, sizeof r) != (ssize_t)sizeof r) syscall(SYS_exit, 4);
-        syscall(SYS_exit, 0);
-    }
-    close(fd[1]);
-    rt_result r = {0};
-    ssize_t got = read(fd[0], &r, sizeof r);
-    close(fd[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    ck_assert_msg(!WIFSIGNALED(status),
-                  "the streaming loop was killed by signal %d: it made a system call",
-                  WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child exit %d", WEXITSTATUS(status));
-    ck_assert_int_eq(got, (ssize_t)sizeof r);
-    ck_assert_int_eq(r.calls, CALLS);
-    ck_assert_int_eq(r.allocations, 0);
+    rt_result r = run_without_system_calls(streaming_loop, &f);
+    assert_nothing_counted(&r, CALLS);
     teardown(&f);
+}
+END_TEST
+
+/* ---- the separator with prior refinement ---------------------------------------------- */
+
+enum { SEP_CALLS = 2000, SEP_FRAME = 64, SEP_N = 2 };
+
+typedef struct sep_fixture {
+    ps_model_set set;
+    ps_separator *sp;
+    float m[SEP_FRAME], *out[SEP_N];
+} sep_fixture;
+
+static ps_wavenet *random_net(ps_wavenet_config cfg, uint64_t seed)
+{
+    ps_error err;
+    ps_wavenet *net = ps_wavenet_create(&cfg, &err);
+    ck_assert_msg(net != NULL, "%s", err.msg);
+    ps_wavenet_init_random(net, seed);
+    return net;
+}
+
+/* A small in-memory model set: a separator of 2 sources with lookahead 4 and two
+ * noise-conditioned MoL priors; K = 2. */
+static void sep_setup(sep_fixture *f)
+{
+    resolve_locks();
+    memset(f, 0, sizeof *f);
+    ps_wavenet_config c = {.stacks = 2, .layers = 4, .kernel = 2, .input_kernel = 2,
+                           .residual = 16, .skip = 16, .hidden = 16, .cond = 0,
+                           .head = PS_HEAD_GAUSSIAN, .mixtures = SEP_N};
+    f->set.separator = random_net(c, 11);
+    f->set.info = (ps_model_info){.sample_rate = 14700, .n_sources = SEP_N,
+                                  .sources = {"vocals", "drums"}, .weights = {0.6f, 0.4f},
+                                  .lookahead = 4};
+    c.cond = 1, c.head = PS_HEAD_MOL, c.mixtures = 3;
+    for (int k = 0; k < SEP_N; k++) {
+        f->set.prior[k] = random_net(c, 12 + (uint64_t)k);
+        f->set.prior_info[k] = (ps_model_info){.sample_rate = 14700, .noise_levels = 10,
+                                               .sigma_max = 1.0f, .sigma_min = 0.01f};
+        memcpy(f->set.prior_info[k].source, f->set.info.sources[k], 32);
+    }
+    ps_error err;
+    f->sp = ps_separator_create(&f->set, SEP_FRAME, &err);
+    ck_assert_msg(f->sp != NULL, "%s", err.msg);
+    ps_separator_set_refine(f->sp, 2);
+    ps_rng rng;
+    ps_rng_seed(&rng, 13);
+    fill_uniform(f->m, SEP_FRAME, -0.5f, 0.5f, &rng);
+    for (int k = 0; k < SEP_N; k++) f->out[k] = __libc_malloc(sizeof(float) * SEP_FRAME);
+}
+
+static void sep_teardown(sep_fixture *f)
+{
+    ps_separator_destroy(f->sp);
+    ps_model_set_free(&f->set);
+    for (int k = 0; k < SEP_N; k++) __libc_free(f->out[k]);
+}
+
+/* 2,000 calls of 64 samples with K = 2; a reset now and then, and a stretch with K = 0
+ * (going back to K = 2 restarts the priors). */
+static void separator_loop(void *ctx, rt_result *r)
+{
+    sep_fixture *f = ctx;
+    counting_begin();
+    for (int i = 0; i < SEP_CALLS; i++) {
+        if (i % 700 == 699) ps_separator_reset(f->sp);
+        if (i % 500 == 200) ps_separator_set_refine(f->sp, 0);
+        if (i % 500 == 220) ps_separator_set_refine(f->sp, 2);
+        ps_separator_process(f->sp, f->m, SEP_FRAME, f->out);
+    }
+    counting_end(r, SEP_CALLS);
+}
+
+START_TEST(separator_call_allocates_nothing_and_takes_no_lock)
+{
+    sep_fixture f;
+    sep_setup(&f);
+    rt_result r;
+    separator_loop(&f, &r);
+    assert_nothing_counted(&r, SEP_CALLS);
+    for (int k = 0; k < SEP_N; k++)
+        for (int i = 0; i < SEP_FRAME; i++) ck_assert(isfinite(f.out[k][i]));
+    sep_teardown(&f);
+}
+END_TEST
+
+START_TEST(separator_call_makes_no_system_call)
+{
+    sep_fixture f;
+    sep_setup(&f);
+    rt_result r = run_without_system_calls(separator_loop, &f);
+    assert_nothing_counted(&r, SEP_CALLS);
+    sep_teardown(&f);
 }
 END_TEST
 
@@ -225,6 +346,8 @@ Suite *suite(void)
     tcase_add_test(tc, streaming_call_allocates_nothing_and_takes_no_lock);
     tcase_add_test(tc, seccomp_child_is_killed_by_a_system_call);
     tcase_add_test(tc, streaming_call_makes_no_system_call);
+    tcase_add_test(tc, separator_call_allocates_nothing_and_takes_no_lock);
+    tcase_add_test(tc, separator_call_makes_no_system_call);
     suite_add_tcase(s, tc);
     return s;
 }

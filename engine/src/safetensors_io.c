@@ -437,7 +437,15 @@ static int read_separator(const ps_st_reader *rd, json_t *meta, const ps_wavenet
                           ps_model_info *info)
 {
     info->n_sources = 0, info->lookahead = 0;
-    if (cfg->head != PS_HEAD_GAUSSIAN) return 0;
+    if (cfg->head != PS_HEAD_GAUSSIAN) {
+        /* absent for a prior: the saver refuses to write them, the loader to read them */
+        static const char *const keys[] = {"sources", "weights", "lookahead"};
+        for (int i = 0; i < 3; i++)
+            if (ps_st_meta_value(meta, keys[i]))
+                return fail(rd, METADATA_KEY ".%s: only a separator (Gaussian head) has them",
+                            keys[i]);
+        return 0;
+    }
     const char *names, *weights;
     if (ps_st_meta_required(rd, meta, "sources", &names) ||
         ps_st_meta_required(rd, meta, "weights", &weights) ||
