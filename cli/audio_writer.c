@@ -25,17 +25,35 @@ static int format_for(const char *path)
     return 0;
 }
 
+static const char *subtype_name(int subtype)
+{
+    switch (subtype) {
+    case SF_FORMAT_PCM_16: return "16-bit PCM";
+    case SF_FORMAT_PCM_24: return "24-bit PCM";
+    case SF_FORMAT_PCM_32: return "32-bit PCM";
+    case SF_FORMAT_FLOAT: return "32-bit float";
+    default: return "this sample format";
+    }
+}
+
 int audio_writer_open(audio_writer *w, const char *path, int sample_rate, int channels,
                       int float32, int overwrite, ps_error *err)
+{
+    return audio_writer_open_subtype(w, path, sample_rate, channels,
+                                     float32 ? SF_FORMAT_FLOAT : SF_FORMAT_PCM_16, overwrite, err);
+}
+
+int audio_writer_open_subtype(audio_writer *w, const char *path, int sample_rate,
+                              int channels, int subtype, int overwrite, ps_error *err)
 {
     memset(w, 0, sizeof *w);
     SF_INFO info = {.samplerate = sample_rate, .channels = channels, .format = format_for(path)};
     if (!info.format)
         return ps_error_set(err, "%s: unknown audio format (use .wav, .flac, .aiff or .au)", path);
-    info.format |= float32 ? SF_FORMAT_FLOAT : SF_FORMAT_PCM_16;
+    info.format |= subtype;
     if (!sf_format_check(&info))
         return ps_error_set(err, "%s: cannot write %d Hz, %d channels, %s in this format", path,
-                            sample_rate, channels, float32 ? "32-bit float" : "16-bit PCM");
+                            sample_rate, channels, subtype_name(subtype));
     struct stat st;
     if (!overwrite && stat(path, &st) == 0)
         return ps_error_set(err, "%s: exists (use --force to replace it)", path);
@@ -66,6 +84,7 @@ int audio_writer_open(audio_writer *w, const char *path, int sample_rate, int ch
     }
     /* A float file's PEAK chunk holds the time of writing: without it, output is reproducible. */
     sf_command(w->file, SFC_SET_ADD_PEAK_CHUNK, NULL, SF_FALSE);
+    if (subtype != SF_FORMAT_FLOAT) sf_command(w->file, SFC_SET_CLIPPING, NULL, SF_TRUE);
     return 0;
 }
 

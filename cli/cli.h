@@ -14,6 +14,7 @@ int cli_parse_double(const char *option, const char *text, double lo, double hi,
 
 /* A subcommand: argc/argv start at the subcommand's name (getopt-ready). */
 typedef int (*cli_command_fn)(int argc, char **argv);
+int cmd_separate(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_data_toy(int argc, char **argv);
 int cmd_init_prior(int argc, char **argv);

@@ -9,6 +9,7 @@ static const struct {
     cli_command_fn run;
     const char *summary;
 } commands[] = {
+    {"separate", NULL, cmd_separate, "separate audio files into their sources"},
     {"generate", NULL, cmd_generate, "sample audio from a prior"},
     {"data", "toy", cmd_data_toy, "write the toy data set (four waveforms and their mix)"},
     {"init", "prior", cmd_init_prior, "write an untrained prior with random weights"},

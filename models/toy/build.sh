@@ -1,23 +1,56 @@
 #!/bin/sh
-# Rebuilds the shipped toy priors from the seeded toy generator, then scores them:
+# Rebuilds the shipped toy model set from the seeded toy generator and scores it:
 #
-#   sh models/toy/build.sh [WORK]     (WORK: scratch folder for the data, default /tmp/priorsep-toy)
+#   sh models/toy/build.sh [priors|separators|all] [WORK]
+#       WORK: scratch folder for the data, default /tmp/priorsep-toy
 #
-# Needs a built tree (build/cli/priorsep). About 5 minutes per prior on 2 cores.
+# Needs a built tree (build/cli/priorsep). On 2 cores: about 5 minutes per prior, and
+# the separators as timed in models/toy/README.md. The separators train against the
+# priors in models/toy, so rebuild the priors first (or keep the shipped ones).
 set -eu
 cd "$(dirname "$0")/../.."
 priorsep=./build/cli/priorsep
-work=${1:-/tmp/priorsep-toy}
+what=${1:-all}
+work=${2:-/tmp/priorsep-toy}
 steps=${PRIORSEP_TOY_STEPS:-3000}
+toy=models/toy
 
 $priorsep data toy --out "$work/train" --split train --items 400 --seed 1 --force --quiet
 $priorsep data toy --out "$work/test" --split test --items 200 --seed 1 --force --quiet
-for source in sine square sawtooth triangle; do
-    $priorsep train prior --source "$source" --data "$work/train" \
-        --out "models/toy/$source.safetensors" --checkpoint "$work/$source.ckpt" \
-        --log "$work/$source.csv" --steps "$steps" --batch 8 --crop 1024 --lr 2e-3 \
+# the shipped example: the first item of the test split
+$priorsep data toy --out $toy/example --split test --items 1 --seed 1 --force --quiet
+
+if [ "$what" = priors ] || [ "$what" = all ]; then
+    for source in sine square sawtooth triangle; do
+        $priorsep train prior --source "$source" --data "$work/train" \
+            --out "$toy/$source.safetensors" --checkpoint "$work/$source.ckpt" \
+            --log "$work/$source.csv" --steps "$steps" --batch 8 --crop 1024 --lr 2e-3 \
+            --seed 1 --force --quiet
+    done
+    $priorsep eval priors --models $toy/sine.safetensors $toy/square.safetensors \
+        $toy/sawtooth.safetensors $toy/triangle.safetensors \
+        --data "$work/test" --files 64 --csv $toy/priors-eval.csv | tee $toy/priors-eval.md
+fi
+
+if [ "$what" = separators ] || [ "$what" = all ]; then
+    # separators see more items than the priors: 2,000 of the train split
+    $priorsep data toy --out "$work/sep-train" --split train --items 2000 --seed 1 --force --quiet
+    # supervised, in two runs: 5,000 steps, then 4,000 more from its weights on longer crops
+    $priorsep train separator --data "$work/sep-train" --out "$work/sup-5000.safetensors" \
+        --checkpoint "$work/sup1.ckpt" --log "$work/sup1.csv" --steps 5000 --warmup 200 \
+        --batch 8 --crop 2048 --lr 2e-3 --seed 1 --force --quiet
+    $priorsep train separator --data "$work/sep-train" --init "$work/sup-5000.safetensors" \
+        --out $toy/separator.safetensors --checkpoint "$work/sup2.ckpt" --log "$work/sup2.csv" \
+        --steps 4000 --warmup 100 --batch 4 --crop 4096 --lr 1e-3 --seed 1 --force --quiet
+    # unsupervised: mixtures and the frozen priors only
+    $priorsep train separator --objective unsupervised --priors $toy --data "$work/sep-train" \
+        --out $toy/separator-unsupervised.safetensors --checkpoint "$work/uns.ckpt" \
+        --log "$work/uns.csv" --steps 2000 --warmup 100 --batch 4 --crop 2048 --lr 2e-3 \
         --seed 1 --force --quiet
-done
-$priorsep eval priors --models models/toy/sine.safetensors models/toy/square.safetensors \
-    models/toy/sawtooth.safetensors models/toy/triangle.safetensors \
-    --data "$work/test" --files 64 --csv models/toy/priors-eval.csv | tee models/toy/priors-eval.md
+    for model in separator separator-unsupervised; do
+        for K in 0 1 4; do
+            $priorsep eval separation --model $toy/$model.safetensors --data "$work/test" \
+                --refine $K --quiet --csv $toy/$model-eval-K$K.csv | tee $toy/$model-eval-K$K.md
+        done
+    done
+fi
