@@ -17,6 +17,7 @@ typedef int (*cli_command_fn)(int argc, char **argv);
 int cmd_separate(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_data_toy(int argc, char **argv);
+int cmd_data_priors(int argc, char **argv);
 int cmd_init_prior(int argc, char **argv);
 int cmd_train_prior(int argc, char **argv);
 int cmd_eval_priors(int argc, char **argv);

@@ -10,8 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "audio_writer.h"
 #include "cli.h"
+#include "item_files.h"
 #include "priorsep/error.h"
 #include "priorsep/toy.h"
 #include "progress.h"
@@ -45,26 +45,6 @@ static void usage(FILE *f)
           f);
 }
 
-/* mkdir -p: creates path and its missing parents; errno tells why it failed. */
-static int make_dirs(char *path)
-{
-    for (char *s = path + 1; *s; s++) {
-        if (*s != '/') continue;
-        *s = '\0';
-        int failed = mkdir(path, 0777) != 0 && errno != EEXIST;
-        *s = '/';
-        if (failed) return -1;
-    }
-    if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
-    struct stat st;
-    if (stat(path, &st) != 0) return -1;
-    if (!S_ISDIR(st.st_mode)) {
-        errno = ENOTDIR;
-        return -1;
-    }
-    return 0;
-}
-
 /* mkstemp creates files readable by their owner only; a data set gets the usual
  * permissions, 0666 less the umask. */
 static void share_file(int fd)
@@ -72,18 +52,6 @@ static void share_file(int fd)
     mode_t mask = umask(0);
     umask(mask);
     fchmod(fd, 0666 & ~mask);
-}
-
-/* Mono 32-bit float WAV, written atomically. */
-static int write_float_wav(const char *path, const float *x, long n, ps_error *err)
-{
-    audio_writer w;
-    if (audio_writer_open(&w, path, PS_TOY_RATE, 1, 1, 1, err)) return -1;
-    if (audio_writer_write(&w, x, n, err)) {
-        audio_writer_abort(&w);
-        return -1;
-    }
-    return audio_writer_commit(&w, err);
 }
 
 /* The manifest goes to a temporary beside it and is renamed over manifest.csv at the end. */
@@ -156,23 +124,6 @@ static void manifest_close(manifest *m)
     free(m->path);
 }
 
-/* One item: its folder and five files. path has room for "<dir>/<index>/triangle.wav". */
-static int write_item(const char *dir, long index, const float *sources, const float *mix,
-                      char *path, ps_error *err)
-{
-    int len = sprintf(path, "%s/%05ld", dir, index);
-    if (mkdir(path, 0777) != 0 && errno != EEXIST)
-        return ps_error_set(err, "%s: cannot create the folder: %s", path, strerror(errno));
-    sprintf(path + len, "/mix.wav");
-    if (write_float_wav(path, mix, PS_TOY_ITEM_SAMPLES, err)) return -1;
-    for (int k = 0; k < PS_TOY_SOURCES; k++) {
-        sprintf(path + len, "/%s.wav", ps_toy_source_names[k]);
-        if (write_float_wav(path, sources + (size_t)k * PS_TOY_ITEM_SAMPLES,
-                            PS_TOY_ITEM_SAMPLES, err))
-            return -1;
-    }
-    return 0;
-}
 
 int cmd_data_toy(int argc, char **argv)
 {
@@ -226,9 +177,8 @@ int cmd_data_toy(int argc, char **argv)
         cli_fail(EXIT_RUNTIME, "out of memory");
         goto done;
     }
-    strcpy(path, out);
-    if (make_dirs(path)) {
-        cli_fail(EXIT_RUNTIME, "%s: cannot create the folder: %s", out, strerror(errno));
+    if (make_dirs(out, &err)) {
+        cli_fail(EXIT_RUNTIME, "%s", err.msg);
         goto done;
     }
     struct stat st;
@@ -251,7 +201,8 @@ int cmd_data_toy(int argc, char **argv)
     for (long i = 0; i < items; i++) {
         ps_toy_item_params p;
         ps_toy_item((uint64_t)seed, split, first + i, &p, sources, mix, PS_TOY_ITEM_SAMPLES);
-        if (write_item(out, first + i, sources, mix, path, &err)) {
+        if (item_write(out, first + i, PS_TOY_RATE, ps_toy_source_names, PS_TOY_SOURCES, sources,
+                       mix, PS_TOY_ITEM_SAMPLES, &err)) {
             cli_fail(EXIT_RUNTIME, "%s", err.msg);
             goto done;
         }

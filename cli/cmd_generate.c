@@ -9,6 +9,7 @@
 #include "audio_writer.h"
 #include "cli.h"
 #include "priorsep/model_file.h"
+#include "priorsep/prior.h"
 #include "priorsep/wavenet.h"
 #include "progress.h"
 
@@ -66,6 +67,10 @@ int cmd_generate(int argc, char **argv)
     ps_model_info info;
     ps_wavenet *net = ps_model_load(model_path, &info, &err);
     if (!net) return cli_fail(EXIT_RUNTIME, "%s", err.msg);
+    if (ps_wavenet_config_of(net)->head == PS_HEAD_GAUSSIAN) {
+        ps_wavenet_destroy(net);
+        return cli_fail(EXIT_USAGE, "%s: is a separator, not a prior", model_path);
+    }
     long total = lround(seconds * info.sample_rate);
     if (total < 1) total = 1;
 
@@ -81,6 +86,13 @@ int cmd_generate(int argc, char **argv)
     if (audio_writer_open(&w, out_path, info.sample_rate, 1, 0, force, &err)) {
         cli_fail(EXIT_RUNTIME, "%s", err.msg);
         goto done;
+    }
+    if (info.noise_levels > 0) {
+        /* a noise-conditioned prior samples clean audio at the clean end of its ladder */
+        ps_noise_ladder ladder = {info.noise_levels, info.sigma_max, info.sigma_min};
+        float cond[PS_PRIOR_COND];
+        ps_noise_cond(&ladder, 0.0f, cond);
+        ps_wavenet_stream_set_cond(st, cond);
     }
     ps_rng rng;
     ps_rng_seed(&rng, (uint64_t)seed);

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "cli.h"
+#include "item_files.h"
 #include "progress.h"
 #include "separate_file.h"
 
@@ -40,26 +41,6 @@ static void usage(FILE *f)
           "\n"
           "example: priorsep separate --model models/toy --out separated --refine 2 mix.wav\n",
           f);
-}
-
-/* Makes dir and any missing parents. */
-static int make_dirs(const char *dir)
-{
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
-        return cli_fail(EXIT_USAGE, "--out: %s: path too long", dir);
-    for (char *p = path + 1;; p++) {
-        if (*p != '/' && *p != '\0') continue;
-        char saved = *p;
-        *p = '\0';
-        struct stat st;
-        if (mkdir(path, 0777) != 0 && errno != EEXIST)
-            return cli_fail(EXIT_RUNTIME, "%s: cannot create the folder: %s", path,
-                            strerror(errno));
-        if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
-            return cli_fail(EXIT_RUNTIME, "%s: not a folder", path);
-        if (!(*p = saved)) return 0;
-    }
 }
 
 /* FILE's name without folder and extension. */
@@ -186,7 +167,7 @@ int cmd_separate(int argc, char **argv)
     int rc = in ? EXIT_OK : cli_fail(EXIT_RUNTIME, "out of memory");
     for (int i = 0; in && i < n; i++) in[i].path = argv[optind + i];
     if (!rc) rc = plan(in, n, &set, out_dir, force);
-    if (!rc && out_dir) rc = make_dirs(out_dir);
+    if (!rc && out_dir && make_dirs(out_dir, &err)) rc = cli_fail(EXIT_RUNTIME, "%s", err.msg);
     separate_options sopt = {.refine = (int)refine, .frame = (int)frame, .downmix = downmix,
                              .overwrite = force};
     if (!rc) rc = run_all(in, n, &set, &sopt, quiet);

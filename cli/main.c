@@ -12,6 +12,7 @@ static const struct {
     {"separate", NULL, cmd_separate, "separate audio files into their sources"},
     {"generate", NULL, cmd_generate, "sample audio from a prior"},
     {"data", "toy", cmd_data_toy, "write the toy data set (four waveforms and their mix)"},
+    {"data", "priors", cmd_data_priors, "write items sampled from the priors (unsupervised training)"},
     {"init", "prior", cmd_init_prior, "write an untrained prior with random weights"},
     {"train", "prior", cmd_train_prior, "train a WaveNet prior of one source class"},
     {"train", "separator", cmd_train_separator, "train the separator (supervised, unsupervised, semi)"},

@@ -300,6 +300,38 @@ START_TEST(a_failed_file_leaves_no_output)
 }
 END_TEST
 
+/* data priors: items sampled from the model's priors, mixed with the weights given; the
+ * same seed gives the same samples. */
+START_TEST(data_priors_writes_mixed_prior_samples)
+{
+    ck_assert_int_eq(run("data priors --priors model --sources a,b --weights 0.3,0.7 "
+                         "--items 2 --seconds 0.01 --out items --quiet"), 0);
+    SF_INFO im, ia, ib;
+    float *m = read_audio("items/00001/mix.wav", &im), *a = read_audio("items/00001/a.wav", &ia),
+          *b = read_audio("items/00001/b.wav", &ib);
+    ck_assert_int_eq(im.samplerate, RATE);
+    ck_assert_int_eq(im.frames, 147);
+    ck_assert_int_eq(ia.frames, 147);
+    for (long t = 0; t < im.frames; t++) {
+        ck_assert(fabsf(a[t]) <= 1.0f && fabsf(b[t]) <= 1.0f); /* MoL samples are clamped */
+        ck_assert_float_eq_tol(m[t], 0.3f * a[t] + 0.7f * b[t], 1e-6f);
+    }
+    /* existing items are kept without --force; the same seed gives the same items */
+    ck_assert_int_eq(run("data priors --priors model --sources a,b --items 2 --seconds 0.01 "
+                         "--out items --quiet"), 1);
+    ck_assert_int_eq(run("data priors --priors model --sources a,b --weights 0.3,0.7 "
+                         "--items 2 --seconds 0.01 --out items --force --quiet"), 0);
+    SF_INFO again;
+    float *a2 = read_audio("items/00001/a.wav", &again);
+    ck_assert_mem_eq(a, a2, sizeof(float) * (size_t)ia.frames);
+    ck_assert_int_eq(run("data priors --priors model --sources a,c --out x --quiet"), 1);
+    ck_assert_int_eq(run("data priors --priors model --weights 1 --out x --quiet"), 2);
+    /* a separator is not a prior to sample from */
+    ck_assert_int_eq(run("generate --model model/separator.safetensors --seconds 0.01 g.wav"), 2);
+    free(m), free(a), free(b), free(a2);
+}
+END_TEST
+
 Suite *suite(void)
 {
     Suite *s = suite_create("cli_separate");
@@ -313,6 +345,7 @@ Suite *suite(void)
     tcase_add_test(tc, bad_usage_and_bad_files_are_refused);
     tcase_add_test(tc, outputs_are_not_replaced_without_force);
     tcase_add_test(tc, a_failed_file_leaves_no_output);
+    tcase_add_test(tc, data_priors_writes_mixed_prior_samples);
     suite_add_tcase(s, tc);
     return s;
 }

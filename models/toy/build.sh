@@ -5,7 +5,7 @@
 #       WORK: scratch folder for the data, default /tmp/priorsep-toy
 #
 # Needs a built tree (build/cli/priorsep). On 2 cores: about 5 minutes per prior, and
-# the separators as timed in models/toy/README.md. The separators train against the
+# the separators as timed in the README. The separators train against the
 # priors in models/toy, so rebuild the priors first (or keep the shipped ones).
 set -eu
 cd "$(dirname "$0")/../.."
