@@ -12,6 +12,12 @@ int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 int cli_parse_int(const char *option, const char *text, long lo, long hi, long *out);
 int cli_parse_double(const char *option, const char *text, double lo, double hi, double *out);
 
+/* Comma-separated lists: names (each < 32 bytes, no '/', at most max of them) and exactly
+ * `want` numbers in [lo, hi]. */
+int cli_parse_names(const char *option, const char *text, char (*names)[32], int max, int *n);
+int cli_parse_numbers(const char *option, const char *text, double lo, double hi, float *v,
+                      int want);
+
 /* A subcommand: argc/argv start at the subcommand's name (getopt-ready). */
 typedef int (*cli_command_fn)(int argc, char **argv);
 int cmd_separate(int argc, char **argv);

@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -40,5 +41,37 @@ int cli_parse_double(const char *option, const char *text, double lo, double hi,
         return -1;
     }
     *out = v;
+    return 0;
+}
+
+int cli_parse_names(const char *option, const char *text, char (*names)[32], int max, int *n)
+{
+    char buf[512];
+    if (snprintf(buf, sizeof buf, "%s", text) >= (int)sizeof buf)
+        return cli_fail(EXIT_USAGE, "%s: too long", option), -1;
+    *n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (*n == max) return cli_fail(EXIT_USAGE, "%s: more than %d names", option, max), -1;
+        if (strlen(tok) >= 32 || strchr(tok, '/'))
+            return cli_fail(EXIT_USAGE, "%s: '%s' is not a short name", option, tok), -1;
+        snprintf(names[(*n)++], 32, "%s", tok);
+    }
+    return *n ? 0 : (cli_fail(EXIT_USAGE, "%s: empty", option), -1);
+}
+
+int cli_parse_numbers(const char *option, const char *text, double lo, double hi, float *v,
+                      int want)
+{
+    char buf[512];
+    if (snprintf(buf, sizeof buf, "%s", text) >= (int)sizeof buf)
+        return cli_fail(EXIT_USAGE, "%s: too long", option), -1;
+    int n = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        double x;
+        if (n == want) return cli_fail(EXIT_USAGE, "%s: more than %d values", option, want), -1;
+        if (cli_parse_double(option, tok, lo, hi, &x)) return -1;
+        v[n++] = (float)x;
+    }
+    if (n != want) return cli_fail(EXIT_USAGE, "%s: %d values, expected %d", option, n, want), -1;
     return 0;
 }

@@ -38,19 +38,6 @@ static void usage(FILE *f)
           f);
 }
 
-static int split_names(const char *text, char (*names)[32], int *n)
-{
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", text);
-    *n = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (*n == PS_MAX_SOURCES || strlen(tok) >= 32 || strchr(tok, '/'))
-            return cli_fail(EXIT_USAGE, "--sources: '%s' is not a short name (at most %d sources)", tok, PS_MAX_SOURCES);
-        snprintf(names[(*n)++], 32, "%s", tok);
-    }
-    return *n ? 0 : cli_fail(EXIT_USAGE, "--sources: empty");
-}
-
 int cmd_data_priors(int argc, char **argv)
 {
     enum { O_PRIORS = 256, O_OUT, O_SOURCES, O_WEIGHTS, O_ITEMS, O_FIRST, O_SECONDS, O_SEED,
@@ -67,13 +54,15 @@ int cmd_data_priors(int argc, char **argv)
     int N = 0, force = 0, quiet = 0, opt;
     long items = 400, first = 0, seed = 1;
     double seconds = 1.5;
-    split_names("sine,square,sawtooth,triangle", names, &N);
+    cli_parse_names("--sources", "sine,square,sawtooth,triangle", names, PS_MAX_SOURCES, &N);
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         switch (opt) {
         case O_PRIORS: priors = optarg; break;
         case O_OUT: out = optarg; break;
-        case O_SOURCES: if (split_names(optarg, names, &N)) return EXIT_USAGE; break;
+        case O_SOURCES:
+            if (cli_parse_names("--sources", optarg, names, PS_MAX_SOURCES, &N)) return EXIT_USAGE;
+            break;
         case O_WEIGHTS: weights = optarg; break;
         case O_ITEMS: if (cli_parse_int("--items", optarg, 1, 1000000, &items)) return EXIT_USAGE; break;
         case O_FIRST: if (cli_parse_int("--first", optarg, 0, 100000000, &first)) return EXIT_USAGE; break;
@@ -90,18 +79,7 @@ int cmd_data_priors(int argc, char **argv)
         return cli_fail(EXIT_USAGE, "%s: missing (see priorsep data priors --help)", !priors ? "--priors" : "--out");
     float w[PS_MAX_SOURCES];
     for (int k = 0; k < N; k++) w[k] = 1.0f / (float)N;
-    if (weights) {
-        char buf[512];
-        int n = 0;
-        snprintf(buf, sizeof buf, "%s", weights);
-        for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-            double v;
-            if (n == N) return cli_fail(EXIT_USAGE, "--weights: more values than the %d sources", N);
-            if (cli_parse_double("--weights", tok, 1e-6, PS_MAX_WEIGHT, &v)) return EXIT_USAGE;
-            w[n++] = (float)v;
-        }
-        if (n != N) return cli_fail(EXIT_USAGE, "--weights: %d values for %d sources", n, N);
-    }
+    if (weights && cli_parse_numbers("--weights", weights, 1e-6, PS_MAX_WEIGHT, w, N)) return EXIT_USAGE;
 
     ps_error err;
     ps_wavenet *net[PS_MAX_SOURCES];

@@ -83,35 +83,6 @@ static void usage(FILE *f)
 
 /* ---- options ------------------------------------------------------------------------ */
 
-static int parse_sources(const char *text, ps_model_info *info)
-{
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", text);
-    info->n_sources = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (info->n_sources == PS_MAX_SOURCES)
-            return cli_fail(EXIT_USAGE, "--sources: more than %d", PS_MAX_SOURCES);
-        if (strlen(tok) >= sizeof info->sources[0] || strchr(tok, '/'))
-            return cli_fail(EXIT_USAGE, "--sources: '%s' is not a short name", tok);
-        snprintf(info->sources[info->n_sources++], sizeof info->sources[0], "%s", tok);
-    }
-    return info->n_sources ? 0 : cli_fail(EXIT_USAGE, "--sources: empty");
-}
-
-static int parse_weights(const char *text, float *w, int *n)
-{
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", text);
-    *n = 0;
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        double v;
-        if (*n == PS_MAX_SOURCES) return cli_fail(EXIT_USAGE, "--weights: more than %d", PS_MAX_SOURCES);
-        if (cli_parse_double("--weights", tok, 1e-6, PS_MAX_WEIGHT, &v)) return -1;
-        w[(*n)++] = (float)v;
-    }
-    return 0;
-}
-
 static int parse_options(int argc, char **argv, sep_options *o)
 {
     enum { O_OBJ = 256, O_DATA, O_MIX, O_PRIORS, O_SOURCES, O_WEIGHTS, O_LOOK, O_BATCH, O_CROP,
@@ -131,7 +102,8 @@ static int parse_options(int argc, char **argv, sep_options *o)
                        .val_fraction = 0.1, .gamma = 0.02, .beta = 1.0, .sigma_start = 0.3,
                        .sigma_end = 0.03, .sup_weight = 1.0, .unsup_weight = 1.0,
                        .cfg = ps_wavenet_config_reference()};
-    parse_sources("sine,square,sawtooth,triangle", &o->info);
+    cli_parse_names("--sources", "sine,square,sawtooth,triangle", o->info.sources, PS_MAX_SOURCES,
+                    &o->info.n_sources);
     const char *weights = NULL;
     struct { int id; const char *name; long *v; long lo, hi; } ints[] = {
         {O_LOOK, "--lookahead", &o->lookahead, 0, PS_MAX_LOOKAHEAD},
@@ -170,7 +142,9 @@ static int parse_options(int argc, char **argv, sep_options *o)
         case O_DATA: o->data = optarg; break;
         case O_MIX: o->mixtures = optarg; break;
         case O_PRIORS: o->priors = optarg; break;
-        case O_SOURCES: if (parse_sources(optarg, &o->info)) return -1; break;
+        case O_SOURCES:
+            if (cli_parse_names("--sources", optarg, o->info.sources, PS_MAX_SOURCES, &o->info.n_sources)) return -1;
+            break;
         case O_WEIGHTS: weights = optarg; break;
         case O_HELP: usage(stdout); return 1;
         default: usage(stderr); return -1;
@@ -189,10 +163,9 @@ static int parse_options(int argc, char **argv, sep_options *o)
     if (o->crop <= o->lookahead + 1)
         return cli_fail(EXIT_USAGE, "--crop: %ld samples leave nothing to score after the lookahead of %ld",
                         o->crop, o->lookahead), -1;
-    int N = o->info.n_sources, n_w = N;
+    int N = o->info.n_sources;
     for (int k = 0; k < N; k++) o->info.weights[k] = 1.0f / (float)N;
-    if (weights && parse_weights(weights, o->info.weights, &n_w)) return -1;
-    if (n_w != N) return cli_fail(EXIT_USAGE, "--weights: %d values for %d sources", n_w, N), -1;
+    if (weights && cli_parse_numbers("--weights", weights, 1e-6, PS_MAX_WEIGHT, o->info.weights, N)) return -1;
     o->info.lookahead = (int)o->lookahead;
     o->cfg.head = PS_HEAD_GAUSSIAN, o->cfg.mixtures = N, o->cfg.cond = 0;
     return 0;
