@@ -1,6 +1,7 @@
 /* Shared by the priorsep subcommands: messages, exit codes and option values. */
 #ifndef PRIORSEP_CLI_H
 #define PRIORSEP_CLI_H
+#include <stddef.h>
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
@@ -11,6 +12,24 @@ int cli_fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)
  * message naming the option and a nonzero return. */
 int cli_parse_int(const char *option, const char *text, long lo, long hi, long *out);
 int cli_parse_double(const char *option, const char *text, double lo, double hi, double *out);
+
+/* Numeric options of a getopt table: each names its id, its value's place and range. */
+typedef struct cli_int_option {
+    int id;
+    const char *name;
+    long *v;
+    long lo, hi;
+} cli_int_option;
+typedef struct cli_real_option {
+    int id;
+    const char *name;
+    double *v;
+    double lo, hi;
+} cli_real_option;
+/* 1 if id is one of the options (its value parsed into place), 0 if none is; -1 after a
+ * usage error. */
+int cli_apply_numeric_option(int id, const char *arg, const cli_int_option *ints, size_t n_ints,
+                             const cli_real_option *reals, size_t n_reals);
 
 /* Comma-separated lists: names (each < 32 bytes, no '/', at most max of them) and exactly
  * `want` numbers in [lo, hi]. */

@@ -75,3 +75,14 @@ int cli_parse_numbers(const char *option, const char *text, double lo, double hi
     if (n != want) return cli_fail(EXIT_USAGE, "%s: %d values, expected %d", option, n, want), -1;
     return 0;
 }
+
+int cli_apply_numeric_option(int id, const char *arg, const cli_int_option *ints, size_t n_ints,
+                             const cli_real_option *reals, size_t n_reals)
+{
+    for (size_t i = 0; i < n_ints; i++)
+        if (id == ints[i].id) return cli_parse_int(ints[i].name, arg, ints[i].lo, ints[i].hi, ints[i].v) ? -1 : 1;
+    for (size_t i = 0; i < n_reals; i++)
+        if (id == reals[i].id)
+            return cli_parse_double(reals[i].name, arg, reals[i].lo, reals[i].hi, reals[i].v) ? -1 : 1;
+    return 0;
+}

@@ -71,10 +71,10 @@ static int parse_options(int argc, char **argv, train_options *o)
     o->cfg.cond = PS_PRIOR_COND;
     long levels = o->ladder.levels;
     double smax = o->ladder.sigma_max, smin = o->ladder.sigma_min;
-    struct { int id; const char *name; long *v; long lo, hi; } ints[] = {
+    const cli_int_option ints[] = {
         {O_BATCH, "--batch", &o->batch, 1, 4096}, {O_CROP, "--crop", &o->crop, 2, 1 << 20},
         {O_LEVELS, "--levels", &levels, 1, 100},  {O_RATE, "--sample-rate", &o->rate, 1000, 768000}};
-    struct { int id; const char *name; double *v; double lo, hi; } reals[] = {
+    const cli_real_option reals[] = {
         {O_SMAX, "--sigma-max", &smax, 1e-6, 100.0}, {O_SMIN, "--sigma-min", &smin, 1e-6, 100.0},
         {O_VALF, "--val-fraction", &o->val_fraction, 0.0, 0.5}};
     int opt;
@@ -82,17 +82,10 @@ static int parse_options(int argc, char **argv, train_options *o)
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         int handled = arch_option_apply(opt, optarg, &o->cfg);
         if (!handled) handled = trainer_option_apply(opt, optarg, &o->t);
+        if (!handled)
+            handled = cli_apply_numeric_option(opt, optarg, ints, sizeof ints / sizeof ints[0], reals,
+                                               sizeof reals / sizeof reals[0]);
         if (handled < 0) return -1;
-        for (size_t i = 0; !handled && i < sizeof ints / sizeof ints[0]; i++)
-            if (opt == ints[i].id) {
-                if (cli_parse_int(ints[i].name, optarg, ints[i].lo, ints[i].hi, ints[i].v)) return -1;
-                handled = 1;
-            }
-        for (size_t i = 0; !handled && i < sizeof reals / sizeof reals[0]; i++)
-            if (opt == reals[i].id) {
-                if (cli_parse_double(reals[i].name, optarg, reals[i].lo, reals[i].hi, reals[i].v)) return -1;
-                handled = 1;
-            }
         if (handled) continue;
         switch (opt) {
         case O_SOURCE: o->source = optarg; break;

@@ -105,11 +105,11 @@ static int parse_options(int argc, char **argv, sep_options *o)
     cli_parse_names("--sources", "sine,square,sawtooth,triangle", o->info.sources, PS_MAX_SOURCES,
                     &o->info.n_sources);
     const char *weights = NULL;
-    struct { int id; const char *name; long *v; long lo, hi; } ints[] = {
+    const cli_int_option ints[] = {
         {O_LOOK, "--lookahead", &o->lookahead, 0, PS_MAX_LOOKAHEAD},
         {O_BATCH, "--batch", &o->batch, 1, 4096}, {O_CROP, "--crop", &o->crop, 2, 1 << 20},
         {O_RATE, "--sample-rate", &o->rate, 1000, 768000}};
-    struct { int id; const char *name; double *v; double lo, hi; } reals[] = {
+    const cli_real_option reals[] = {
         {O_SI, "--si-sdr-weight", &o->si_weight, 0.0, 1e3}, {O_GAMMA, "--gamma", &o->gamma, 1e-4, 10.0},
         {O_BETA, "--beta", &o->beta, 0.0, 1e3},  {O_SSTART, "--sigma-start", &o->sigma_start, 1e-6, 100.0},
         {O_SEND, "--sigma-end", &o->sigma_end, 1e-6, 100.0}, {O_SUPW, "--sup-weight", &o->sup_weight, 0.0, 1e3},
@@ -120,17 +120,10 @@ static int parse_options(int argc, char **argv, sep_options *o)
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
         int handled = arch_option_apply(opt, optarg, &o->cfg);
         if (!handled) handled = trainer_option_apply(opt, optarg, &o->t);
+        if (!handled)
+            handled = cli_apply_numeric_option(opt, optarg, ints, sizeof ints / sizeof ints[0], reals,
+                                               sizeof reals / sizeof reals[0]);
         if (handled < 0) return -1;
-        for (size_t i = 0; !handled && i < sizeof ints / sizeof ints[0]; i++)
-            if (opt == ints[i].id) {
-                if (cli_parse_int(ints[i].name, optarg, ints[i].lo, ints[i].hi, ints[i].v)) return -1;
-                handled = 1;
-            }
-        for (size_t i = 0; !handled && i < sizeof reals / sizeof reals[0]; i++)
-            if (opt == reals[i].id) {
-                if (cli_parse_double(reals[i].name, optarg, reals[i].lo, reals[i].hi, reals[i].v)) return -1;
-                handled = 1;
-            }
         if (handled) continue;
         switch (opt) {
         case O_OBJ:

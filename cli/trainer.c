@@ -23,17 +23,17 @@ trainer_options trainer_options_default(void)
 
 int trainer_option_apply(int id, const char *arg, trainer_options *o)
 {
-    struct { int id; const char *name; long *v; long lo, hi; } ints[] = {
+    const cli_int_option ints[] = {
         {2001, "--steps", &o->steps, 1, 100000000},   {2003, "--warmup", &o->warmup, 0, 100000000},
         {2005, "--val-every", &o->val_every, 1, 100000000},
         {2007, "--checkpoint-every", &o->checkpoint_every, 1, 100000000},
         {2010, "--seed", &o->seed, 0, 2147483647L}, {2011, "--threads", &o->threads, 1, TRAINER_SHARDS}};
-    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
-        if (id == ints[i].id) return cli_parse_int(ints[i].name, arg, ints[i].lo, ints[i].hi, ints[i].v) ? -1 : 1;
+    const cli_real_option reals[] = {{2002, "--lr", &o->lr, 1e-8, 1.0}, {2004, "--clip", &o->clip, 0.0, 1e6}};
+    int handled = cli_apply_numeric_option(id, arg, ints, sizeof ints / sizeof ints[0], reals,
+                                           sizeof reals / sizeof reals[0]);
+    if (handled) return handled;
     switch (id) {
     case 2000: o->out = arg; return 1;
-    case 2002: return cli_parse_double("--lr", arg, 1e-8, 1.0, &o->lr) ? -1 : 1;
-    case 2004: return cli_parse_double("--clip", arg, 0.0, 1e6, &o->clip) ? -1 : 1;
     case 2006: o->checkpoint = arg; return 1;
     case 2008: o->log = arg; return 1;
     case 2009: o->resume = 1; return 1;
