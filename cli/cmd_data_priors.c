@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "item_files.h"
@@ -105,11 +106,8 @@ int cmd_data_priors(int argc, char **argv)
     if (!rc && !force) {
         char path[4096];
         snprintf(path, sizeof path, "%s/%05ld", out, first);
-        FILE *probe = fopen(path, "r");
-        if (probe) {
-            fclose(probe);
+        if (access(path, F_OK) == 0)
             rc = cli_fail(EXIT_RUNTIME, "%s: exists (use --force to write over the items)", path);
-        }
     }
     progress bar;
     progress_start(&bar, "prior items", "items", (double)items, quiet);

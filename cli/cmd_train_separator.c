@@ -190,8 +190,7 @@ typedef struct sep_objective {
     float prior_sigma;                  /* this step's */
 } sep_objective;
 
-static double crop_loss(sep_objective *p, int shard, const crop_ref *c, float scale, ps_wavenet *grad,
-                        double *si_out)
+static double crop_loss(sep_objective *p, int shard, const crop_ref *c, float scale, ps_wavenet *grad)
 {
     const sep_options *o = &p->o;
     int T = (int)o->crop, N = o->info.n_sources, L = (int)o->lookahead;
@@ -207,7 +206,7 @@ static double crop_loss(sep_objective *p, int shard, const crop_ref *c, float sc
         float w = o->kind == SEMI ? (float)o->sup_weight : 1.0f;
         /* the SI-SDR (one figure per crop) weighs like the NLL of one scored sample */
         float si_w = (float)(o->si_weight * (T - L));
-        loss = w * ps_separator_supervised_loss(N, L, rows, T, src, si_w, scale * w, d_rows, si_out);
+        loss = w * ps_separator_supervised_loss(N, L, rows, T, src, si_w, scale * w, d_rows, NULL);
     } else {
         ps_rng rng;
         ps_rng_seed(&rng, c->seed);
@@ -224,8 +223,8 @@ static double sep_shard(void *ctx, int shard, ps_wavenet *grad)
     sep_objective *p = ctx;
     long first = shard * p->n_crops / TRAINER_SHARDS, last = (shard + 1) * p->n_crops / TRAINER_SHARDS;
     float scale = 1.0f / (float)(p->o.batch * (p->o.crop - p->o.lookahead)); /* per scored sample */
-    double loss = 0.0, si;
-    for (long i = first; i < last; i++) loss += crop_loss(p, shard, &p->batch[i], scale, grad, &si);
+    double loss = 0.0;
+    for (long i = first; i < last; i++) loss += crop_loss(p, shard, &p->batch[i], scale, grad);
     return loss;
 }
 
@@ -266,7 +265,7 @@ static double sep_validate(void *ctx)
         crop_ref c = {.file = f, .start = d->file[f].split, .seed = 0x7a1 + (uint64_t)i, .labelled = use_labels};
         if (!use_labels) {
             p->prior_sigma = (float)o->sigma_end;
-            total += crop_loss(p, 0, &c, 1.0f, NULL, NULL) / (double)(o->crop - L);
+            total += crop_loss(p, 0, &c, 1.0f, NULL) / (double)(o->crop - L);
             continue;
         }
         const float *rows = ps_wavenet_train_forward(p->net, p->acts[0], crops[i], NULL, (int)o->crop);
@@ -286,11 +285,6 @@ static int sep_objective_init(sep_objective *p, const ps_wavenet *net, const lon
     sep_options *o = &p->o;
     int N = o->info.n_sources, rate = (int)o->rate;
     p->net = net, p->step = step;
-    if (o->kind != SUPERVISED) {
-        if (ps_priors_load(o->priors, N, (const char(*)[32])o->info.sources, &rate, p->prior, p->prior_info, &err))
-            return cli_fail(EXIT_RUNTIME, "%s", err.msg);
-        if (rate != o->rate) return cli_fail(EXIT_USAGE, "--sample-rate: %ld Hz, the priors are at %d Hz", o->rate, rate);
-    }
     if (o->kind != SUPERVISED) {
         /* mixtures alone: this loader is given no source name */
         const char *dir = o->kind == SEMI ? o->mixtures : o->data;
@@ -347,20 +341,16 @@ int cmd_train_separator(int argc, char **argv)
     int parsed = parse_options(argc, argv, &p.o);
     if (parsed) return parsed > 0 ? EXIT_OK : EXIT_USAGE;
     sep_options *o = &p.o;
-    if (!o->rate) {
-        /* the priors' rate, or the toy rate */
-        o->rate = 14700;
-        if (o->priors) {
-            ps_error err;
-            ps_model_info first;
-            char path[4096];
-            snprintf(path, sizeof path, "%s/%s.safetensors", o->priors, o->info.sources[0]);
-            ps_wavenet *net = ps_model_load(path, &first, &err);
-            if (!net) return cli_fail(EXIT_RUNTIME, "%s", err.msg);
-            o->rate = first.sample_rate;
-            ps_wavenet_destroy(net);
-        }
+    if (o->priors) {
+        /* checked against --sample-rate, or giving the model its rate */
+        ps_error err;
+        int rate = (int)o->rate;
+        if (ps_priors_load(o->priors, o->info.n_sources, (const char(*)[32])o->info.sources, &rate,
+                           p.prior, p.prior_info, &err))
+            return cli_fail(EXIT_RUNTIME, "%s", err.msg);
+        o->rate = rate;
     }
+    if (!o->rate) o->rate = 14700; /* the toy rate */
     trainer tr;
     memset(&tr, 0, sizeof tr);
     tr.o = o->t;
