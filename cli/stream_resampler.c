@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "priorsep/resample.h"
+
 int stream_resampler_init(stream_resampler *r, int in_rate, int out_rate, int channels,
                           size_t cap, resampler_sink sink, void *ctx, ps_error *err)
 {
@@ -11,12 +13,9 @@ int stream_resampler_init(stream_resampler *r, int in_rate, int out_rate, int ch
     if (in_rate == out_rate) return 0;
     if (!(r->buf = malloc(sizeof(float) * cap * (size_t)channels)))
         return ps_error_set(err, "resampler: out of memory");
-    soxr_error_t e = NULL;
-    r->soxr = soxr_create(in_rate, out_rate, (unsigned)channels, &e, NULL, NULL, NULL);
-    if (!r->soxr || e) {
+    if (!(r->soxr = ps_resampler_create(in_rate, out_rate, (unsigned)channels, err))) {
         stream_resampler_free(r);
-        return ps_error_set(err, "resampling %d Hz to %d Hz: %s", in_rate, out_rate,
-                            e ? e : "cannot start");
+        return -1;
     }
     return 0;
 }

@@ -1,4 +1,4 @@
-/* A streaming rate converter (libsoxr, its default high quality) for interleaved float
+/* A streaming rate converter (libsoxr as priorsep/resample.h sets it up) for interleaved float
  * frames: what it pushes out goes to a sink in chunks of at most `cap` frames, so memory
  * stays bounded whatever the length of the stream. The output is time-aligned with the
  * input (soxr compensates its own filter delay) and, once flushed, about in * out_rate /

@@ -1,0 +1,234 @@
+#include "priorsep/host_stream.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "priorsep/denormal.h"
+#include "priorsep/resample.h"
+
+#define MAX_BLOCK 65536
+/* The resampler chain's largest shortfall is measured at creation by running one second
+ * of host samples through it one at a time, then a few whole blocks (so that soxr's
+ * buffers reach their final size). At ratios like 48000/14700 the shortfall keeps
+ * creeping up slowly after the first second (by 1 to 2 % over the next 20 s, measured
+ * at 48, 96 and 192 kHz), so the FIFOs are primed with a margin of 1/16 over it. */
+#define PROBE_BIG_BLOCKS 8
+#define PROBE_MARGIN(worst) ((worst) / 16 + 16)
+
+struct ps_host_stream {
+    ps_model_set set;
+    ps_separator *sp;
+    int N, max_block, latency;
+    double host_rate;
+    long underruns;
+    float *in; /* max_block: the chunk being processed, sanitized */
+    /* resampling; down == NULL at equal rates */
+    soxr_t down, up[PS_MAX_SOURCES];
+    size_t model_cap; /* model-rate samples per pass */
+    float *model_in, *model_out[PS_MAX_SOURCES];
+    /* per source, the host-rate samples produced and not yet returned: fifo[k][head ..
+     * head + level), less `debt` samples returned early as silence, to be dropped when
+     * they come. The data moves back to the start only once head passes half the buffer,
+     * so that blocks of one sample do not each move the whole FIFO. */
+    float *fifo[PS_MAX_SOURCES];
+    size_t fifo_cap, head, level, debt;
+};
+
+/* Source k's model-rate samples x[0..n-1] through its up-resampler into its FIFO after
+ * the samples held; returns how many came out. */
+static size_t upsample(ps_host_stream *hs, int k, const float *x, size_t n)
+{
+    float *tail = hs->fifo[k] + hs->head + hs->level;
+    size_t made = 0;
+    for (size_t used = 0;;) {
+        size_t idone = 0, odone = 0;
+        size_t room = hs->fifo_cap - hs->head - hs->level - made;
+        soxr_process(hs->up[k], x + used, n - used, &idone, tail + made, room, &odone);
+        used += idone, made += odone;
+        if (used == n && odone < room) return made;
+        if (!idone && !odone) return made; /* FIFO full: cannot happen at fifo_cap */
+    }
+}
+
+/* Adds `made` new samples (already written after `level`) to every FIFO, first dropping
+ * as many as were owed. */
+static void fifo_commit(ps_host_stream *hs, size_t made)
+{
+    size_t drop = made < hs->debt ? made : hs->debt;
+    if (drop)
+        for (int k = 0; k < hs->N; k++) {
+            float *tail = hs->fifo[k] + hs->head + hs->level;
+            memmove(tail, tail + drop, sizeof(float) * (made - drop));
+        }
+    hs->debt -= drop;
+    hs->level += made - drop;
+}
+
+/* Returns n samples of every FIFO; what is missing comes out as silence and is owed. */
+static void fifo_read(ps_host_stream *hs, size_t n, float *const *out)
+{
+    size_t have = n < hs->level ? n : hs->level;
+    for (int k = 0; k < hs->N; k++) {
+        memcpy(out[k], hs->fifo[k] + hs->head, sizeof(float) * have);
+        memset(out[k] + have, 0, sizeof(float) * (n - have));
+    }
+    hs->head += have, hs->level -= have;
+    if (have < n) hs->debt += n - have, hs->underruns += (long)(n - have);
+    if (hs->head > hs->fifo_cap / 2) {
+        for (int k = 0; k < hs->N; k++)
+            memmove(hs->fifo[k], hs->fifo[k] + hs->head, sizeof(float) * hs->level);
+        hs->head = 0;
+    }
+}
+
+/* The separator's output for one pass; a non-finite sample (a diverged refinement, say)
+ * silences the pass and restarts the separator rather than reaching the host. */
+static void separate(ps_host_stream *hs, const float *m, int n, float *const *out)
+{
+    ps_separator_process(hs->sp, m, n, out);
+    for (int k = 0; k < hs->N; k++)
+        for (int i = 0; i < n; i++)
+            if (!isfinite(out[k][i])) {
+                for (int j = 0; j < hs->N; j++) memset(out[j], 0, sizeof(float) * (size_t)n);
+                ps_separator_reset(hs->sp);
+                return;
+            }
+}
+
+/* One chunk (n <= max_block, already in hs->in) down, through the separator (when
+ * `run`; else as silence), up and into the FIFOs. Returns the host samples produced. */
+static size_t chain(ps_host_stream *hs, size_t n, int run)
+{
+    size_t total = 0;
+    for (size_t used = 0;;) {
+        size_t idone = 0, got = 0;
+        soxr_process(hs->down, hs->in + used, n - used, &idone, hs->model_in, hs->model_cap,
+                     &got);
+        used += idone;
+        if (got) {
+            if (run) separate(hs, hs->model_in, (int)got, hs->model_out);
+            else
+                for (int k = 0; k < hs->N; k++) memset(hs->model_out[k], 0, sizeof(float) * got);
+            size_t made = 0;
+            for (int k = 0; k < hs->N; k++) made = upsample(hs, k, hs->model_out[k], got);
+            if (run) fifo_commit(hs, made);
+            total += made;
+        }
+        if (used == n && got < hs->model_cap) return total;
+        if (!idone && !got) return total;
+    }
+}
+
+/* Runs silence through the resampler chain (block by block, then in whole blocks) and
+ * returns its largest shortfall: input samples given minus host samples produced. The
+ * FIFOs are then primed so that this shortfall can never empty them. */
+static size_t probe_chain(ps_host_stream *hs)
+{
+    memset(hs->in, 0, sizeof(float) * (size_t)hs->max_block);
+    size_t given = 0, made = 0, worst = 0;
+    size_t ones = (size_t)hs->host_rate;
+    for (size_t i = 0; i < ones + PROBE_BIG_BLOCKS; i++) {
+        size_t n = i < ones ? 1 : (size_t)hs->max_block;
+        made += chain(hs, n, 0);
+        given += n;
+        if (given > made && given - made > worst) worst = given - made;
+    }
+    worst += PROBE_MARGIN(worst);
+    /* the FIFOs hold silence: as if primed with `worst` samples before all this */
+    hs->head = 0, hs->level = worst + made - given;
+    for (int k = 0; k < hs->N; k++) memset(hs->fifo[k], 0, sizeof(float) * hs->fifo_cap);
+    return worst;
+}
+
+ps_host_stream *ps_host_stream_create(const char *model_path, double host_rate, int max_block,
+                                      ps_error *err)
+{
+    if (!(host_rate >= 1000 && host_rate <= 1e6)) {
+        ps_error_set(err, "host sample rate %g Hz is outside 1 kHz .. 1 MHz", host_rate);
+        return NULL;
+    }
+    if (max_block < 1 || max_block > MAX_BLOCK) {
+        ps_error_set(err, "block length %d is outside 1 .. %d", max_block, MAX_BLOCK);
+        return NULL;
+    }
+    ps_host_stream *hs = calloc(1, sizeof *hs);
+    if (!hs) {
+        ps_error_set(err, "out of memory");
+        return NULL;
+    }
+    if (ps_model_set_load(model_path, &hs->set, err)) {
+        free(hs);
+        return NULL;
+    }
+    hs->N = hs->set.info.n_sources;
+    hs->max_block = max_block, hs->host_rate = host_rate;
+    double model_rate = hs->set.info.sample_rate;
+    int resample = model_rate != host_rate;
+    /* a chunk of max_block host samples gives about max_block * ratio model samples, plus
+     * what the down-resampler held back (less than its filter and block length) */
+    hs->model_cap = resample ? (size_t)ceil(max_block * model_rate / host_rate) + 8192
+                             : (size_t)max_block;
+    /* room for: what is held (under half), a compaction's worth of slack, and a chunk's
+     * output with what the resamplers may release at once */
+    hs->fifo_cap = 4 * ((size_t)max_block + 8192) * (size_t)ceil(host_rate / model_rate);
+    if (!(hs->sp = ps_separator_create(&hs->set, (int)hs->model_cap, err))) goto fail;
+    if (!(hs->in = calloc((size_t)max_block, sizeof(float)))) goto oom;
+    if (resample) {
+        if (!(hs->down = ps_resampler_create(host_rate, model_rate, 1, err))) goto fail;
+        if (!(hs->model_in = calloc(hs->model_cap, sizeof(float)))) goto oom;
+        for (int k = 0; k < hs->N; k++) {
+            if (!(hs->up[k] = ps_resampler_create(model_rate, host_rate, 1, err))) goto fail;
+            if (!(hs->model_out[k] = calloc(hs->model_cap, sizeof(float)))) goto oom;
+            if (!(hs->fifo[k] = calloc(hs->fifo_cap, sizeof(float)))) goto oom;
+        }
+    }
+    size_t primed = resample ? probe_chain(hs) : 0;
+    hs->latency = (int)primed + (int)lround(hs->set.info.lookahead * host_rate / model_rate);
+    return hs;
+oom:
+    ps_error_set(err, "out of memory");
+fail:
+    ps_host_stream_destroy(hs);
+    return NULL;
+}
+
+void ps_host_stream_destroy(ps_host_stream *hs)
+{
+    if (!hs) return;
+    ps_separator_destroy(hs->sp);
+    if (hs->down) soxr_delete(hs->down);
+    for (int k = 0; k < PS_MAX_SOURCES; k++) {
+        if (hs->up[k]) soxr_delete(hs->up[k]);
+        free(hs->model_out[k]);
+        free(hs->fifo[k]);
+    }
+    free(hs->model_in);
+    free(hs->in);
+    ps_model_set_free(&hs->set);
+    free(hs);
+}
+
+const ps_model_info *ps_host_stream_info(const ps_host_stream *hs) { return &hs->set.info; }
+int ps_host_stream_latency(const ps_host_stream *hs) { return hs->latency; }
+void ps_host_stream_set_refine(ps_host_stream *hs, int K) { ps_separator_set_refine(hs->sp, K); }
+long ps_host_stream_underruns(const ps_host_stream *hs) { return hs->underruns; }
+
+void ps_host_stream_process(ps_host_stream *hs, const float *in, int n, float *const *out)
+{
+    unsigned saved = ps_denormals_off();
+    for (int done = 0; done < n;) {
+        int len = n - done < hs->max_block ? n - done : hs->max_block;
+        for (int i = 0; i < len; i++) hs->in[i] = isfinite(in[done + i]) ? in[done + i] : 0.0f;
+        float *part[PS_MAX_SOURCES];
+        for (int k = 0; k < hs->N; k++) part[k] = out[k] + done;
+        if (hs->down) {
+            chain(hs, (size_t)len, 1);
+            fifo_read(hs, (size_t)len, part);
+        } else {
+            separate(hs, hs->in, len, part);
+        }
+        done += len;
+    }
+    ps_denormals_restore(saved);
+}
