@@ -14,6 +14,7 @@
  * creeping up slowly after the first second (by 1 to 2 % over the next 20 s, measured
  * at 48, 96 and 192 kHz), so the FIFOs are primed with a margin of 1/16 over it. */
 #define PROBE_BIG_BLOCKS 8
+#define PROBE_MAX_ALIGN 1024 /* most model samples of delay spent on whole latencies */
 #define PROBE_MARGIN(worst) ((worst) / 16 + 16)
 
 struct ps_host_stream {
@@ -33,6 +34,9 @@ struct ps_host_stream {
      * so that blocks of one sample do not each move the whole FIFO. */
     float *fifo[PS_MAX_SOURCES];
     size_t fifo_cap, head, level, debt;
+    /* model-rate samples of the probe's silence the down-resampler has yet to give out
+     * (see probe_chain), and during the probe those it gave */
+    size_t quiet, model_made;
 };
 
 /* Source k's model-rate samples x[0..n-1] through its up-resampler into its FIFO after
@@ -97,7 +101,9 @@ static void separate(ps_host_stream *hs, const float *m, int n, float *const *ou
 }
 
 /* One chunk (n <= max_block, already in hs->in) down, through the separator (when
- * `run`; else as silence), up and into the FIFOs. Returns the host samples produced. */
+ * `run`; else as silence), up and into the FIFOs. Down-resampled samples still owed to
+ * the probe's silence (`quiet`) go up as silence without the separator. Returns the host
+ * samples produced. */
 static size_t chain(ps_host_stream *hs, size_t n, int run)
 {
     size_t total = 0;
@@ -107,9 +113,15 @@ static size_t chain(ps_host_stream *hs, size_t n, int run)
                      &got);
         used += idone;
         if (got) {
-            if (run) separate(hs, hs->model_in, (int)got, hs->model_out);
-            else
-                for (int k = 0; k < hs->N; k++) memset(hs->model_out[k], 0, sizeof(float) * got);
+            size_t quiet = run ? (got < hs->quiet ? got : hs->quiet) : got;
+            if (run) hs->quiet -= quiet;
+            else hs->model_made += got;
+            float *rest[PS_MAX_SOURCES];
+            for (int k = 0; k < hs->N; k++) {
+                memset(hs->model_out[k], 0, sizeof(float) * quiet);
+                rest[k] = hs->model_out[k] + quiet;
+            }
+            if (got > quiet) separate(hs, hs->model_in + quiet, (int)(got - quiet), rest);
             size_t made = 0;
             for (int k = 0; k < hs->N; k++) made = upsample(hs, k, hs->model_out[k], got);
             if (run) fifo_commit(hs, made);
@@ -120,25 +132,54 @@ static size_t chain(ps_host_stream *hs, size_t n, int run)
     }
 }
 
-/* Runs silence through the resampler chain (block by block, then in whole blocks) and
- * returns its largest shortfall: input samples given minus host samples produced. The
- * FIFOs are then primed so that this shortfall can never empty them. */
-static size_t probe_chain(ps_host_stream *hs)
+static long gcd(long a, long b) { return b ? gcd(b, a % b) : a; }
+
+/* Runs silence through the resampler chain and primes the FIFOs; returns the latency.
+ *
+ * The chain's largest shortfall (input samples given minus host samples produced) is
+ * measured over one second given sample by sample, then a few whole blocks (so that
+ * soxr's buffers reach their final size); the FIFOs are primed with it.
+ *
+ * The separator must then see the same model-rate samples as the batch tool, which
+ * starts resampling at the input's first sample: so the probe gives a whole number of
+ * periods of the two rates' grids (P host samples are exactly Q model samples), and the
+ * model-rate samples the down-resampler still holds of it are skipped, not separated.
+ * And the lookahead L, whole at the model rate, must be whole at the host rate too: the
+ * sources are delayed by e model samples (zeros into the up-resamplers), the fewest that
+ * make L + e a multiple of Q. Then the output is the batch tool's exactly, D + (L + e) P
+ * / Q samples late. Rates that are not whole numbers, or grids too far apart (Q > 1024
+ * samples of delay), get neither: the latency is then rounded to the host sample. */
+static int probe_chain(ps_host_stream *hs, double host_rate, int model_rate, int lookahead)
 {
     memset(hs->in, 0, sizeof(float) * (size_t)hs->max_block);
-    size_t given = 0, made = 0, worst = 0;
-    size_t ones = (size_t)hs->host_rate;
-    for (size_t i = 0; i < ones + PROBE_BIG_BLOCKS; i++) {
-        size_t n = i < ones ? 1 : (size_t)hs->max_block;
+    long fh = lround(host_rate), g = gcd(fh, model_rate);
+    long P = fh / g, Q = model_rate / g;
+    int exact = fabs(host_rate - (double)fh) < 1e-6 && Q <= PROBE_MAX_ALIGN;
+    size_t given = 0, made = 0, worst = 0, ones = (size_t)fh;
+    for (size_t i = 0;; i++) {
+        size_t n = i < ones ? 1 : i < ones + PROBE_BIG_BLOCKS ? (size_t)hs->max_block : 0;
+        if (!n && exact && given % (size_t)P) n = (size_t)P - given % (size_t)P;
+        if (!n) break;
+        if (n > (size_t)hs->max_block) n = (size_t)hs->max_block;
         made += chain(hs, n, 0);
         given += n;
         if (given > made && given - made > worst) worst = given - made;
     }
     worst += PROBE_MARGIN(worst);
+    size_t e = 0;
+    if (exact) {
+        hs->quiet = given / (size_t)P * (size_t)Q - hs->model_made;
+        e = (size_t)((Q - lookahead % Q) % Q);
+        for (int k = 0; k < hs->N; k++) memset(hs->model_out[k], 0, sizeof(float) * e);
+        size_t delay = 0;
+        for (int k = 0; k < hs->N; k++) delay = upsample(hs, k, hs->model_out[k], e);
+        made += delay;
+    }
     /* the FIFOs hold silence: as if primed with `worst` samples before all this */
     hs->head = 0, hs->level = worst + made - given;
     for (int k = 0; k < hs->N; k++) memset(hs->fifo[k], 0, sizeof(float) * hs->fifo_cap);
-    return worst;
+    if (exact) return (int)worst + (int)(((long)lookahead + (long)e) / Q * P);
+    return (int)worst + (int)lround(lookahead * host_rate / model_rate);
 }
 
 ps_host_stream *ps_host_stream_create(const char *model_path, double host_rate, int max_block,
@@ -183,8 +224,9 @@ ps_host_stream *ps_host_stream_create(const char *model_path, double host_rate, 
             if (!(hs->fifo[k] = calloc(hs->fifo_cap, sizeof(float)))) goto oom;
         }
     }
-    size_t primed = resample ? probe_chain(hs) : 0;
-    hs->latency = (int)primed + (int)lround(hs->set.info.lookahead * host_rate / model_rate);
+    hs->latency = resample ? probe_chain(hs, host_rate, hs->set.info.sample_rate,
+                                         hs->set.info.lookahead)
+                           : hs->set.info.lookahead;
     return hs;
 oom:
     ps_error_set(err, "out of memory");
