@@ -297,6 +297,8 @@ int lv2_host_work(lv2_host *h)
     return failed;
 }
 
+int lv2_host_jobs(const lv2_host *h) { return h->jobs.n; }
+
 const char *lv2_host_log(const lv2_host *h) { return h->log_text; }
 const char *lv2_host_slots(const lv2_host *h) { return h->slots; }
 

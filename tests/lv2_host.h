@@ -29,6 +29,8 @@ void lv2_host_set_model(lv2_host *h, const char *path);
 void lv2_host_run(lv2_host *h, const float *in, int n, float *const *out);
 /* Runs the queued worker jobs; returns how many failed. */
 int lv2_host_work(lv2_host *h);
+/* Worker jobs waiting. */
+int lv2_host_jobs(const lv2_host *h);
 
 /* Everything the plugin logged so far, and the last slots line it sent on its notify
  * port ("" if none). */

@@ -22,6 +22,7 @@
 #include "priorsep/denormal.h"
 #include "priorsep/separator.h"
 #include "priorsep/wavenet.h"
+#include "lv2_host.h"
 #include "test_util.h"
 
 static atomic_int counting;
@@ -88,6 +89,7 @@ enum { CALLS = 10000, MAX_FRAME = 256 };
 
 typedef struct rt_result {
     long allocations, locks, calls;
+    long extra; /* what a loop reports besides (see the loop) */
     int denormals_off_inside;
 } rt_result;
 
@@ -321,6 +323,97 @@ START_TEST(separator_call_makes_no_system_call)
 }
 END_TEST
 
+/* ---- the LV2 plugin's run(), model swap included ------------------------------------ */
+
+enum { PLUGIN_CALLS = 1500, PLUGIN_BLOCK = 256 };
+
+typedef struct plugin_fixture {
+    lv2_host *host;
+    float in[PLUGIN_BLOCK], out[4][PLUGIN_BLOCK];
+    int jobs_after; /* worker jobs the loop left (the old model to free, a new load) */
+} plugin_fixture;
+
+/* The plugin at 48 kHz (so resampling both ways) in our lilv host; a model change has
+ * been loaded by the worker and waits for the audio thread. */
+static void plugin_setup(plugin_fixture *f)
+{
+    resolve_locks();
+    memset(f, 0, sizeof *f);
+    ck_assert_ptr_nonnull(getenv("LV2_PATH"));
+    f->host = lv2_host_new(48000, PLUGIN_BLOCK);
+    ck_assert_ptr_nonnull(f->host);
+    ps_rng rng;
+    ps_rng_seed(&rng, 17);
+    fill_uniform(f->in, PLUGIN_BLOCK, -0.5f, 0.5f, &rng);
+    float *out[4] = {f->out[0], f->out[1], f->out[2], f->out[3]};
+    lv2_host_run(f->host, f->in, PLUGIN_BLOCK, out);
+    lv2_host_set_model(f->host, PRIORSEP_SOURCE "/models/toy/separator-unsupervised.safetensors");
+    lv2_host_run(f->host, f->in, PLUGIN_BLOCK, out);
+    ck_assert_int_eq(lv2_host_work(f->host), 0);
+    lv2_host_set_model(f->host, PRIORSEP_SOURCE "/models/toy");
+}
+
+/* Lets the worker and the plugin finish every change under way, so that no model is
+ * left behind, and frees it all. */
+static void plugin_teardown(plugin_fixture *f)
+{
+    float *out[4] = {f->out[0], f->out[1], f->out[2], f->out[3]};
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(lv2_host_work(f->host), 0);
+        lv2_host_run(f->host, f->in, PLUGIN_BLOCK, out);
+    }
+    ck_assert_int_eq(lv2_host_jobs(f->host), 0);
+    lv2_host_free(f->host);
+}
+
+/* The first call swaps the new model in and hands the old one to the worker; the loop
+ * then varies the block length (1 .. 256), K, gains, solo and bypass, and sends another
+ * model change (to the worker, not run here). */
+static void plugin_loop(void *ctx, rt_result *r)
+{
+    plugin_fixture *f = ctx;
+    float *out[4] = {f->out[0], f->out[1], f->out[2], f->out[3]};
+    ps_rng rng;
+    ps_rng_seed(&rng, 18);
+    counting_begin();
+    for (int i = 0; i < PLUGIN_CALLS; i++) {
+        int n = 1 + (int)(ps_rng_u64(&rng) % PLUGIN_BLOCK);
+        if (i % 300 == 100) lv2_host_set(f->host, "refine", (float)(i / 300 % 3));
+        if (i % 300 == 150) lv2_host_set(f->host, "gain_2", -6.0f * (float)(i / 300));
+        if (i % 500 == 250) lv2_host_set(f->host, "solo_3", (float)(i / 500 % 2));
+        if (i % 700 == 350) lv2_host_set(f->host, "enabled", (float)(i / 700 % 2 == 0 ? 0 : 1));
+        lv2_host_run(f->host, f->in, n, out);
+    }
+    counting_end(r, PLUGIN_CALLS);
+    f->jobs_after = lv2_host_jobs(f->host);
+    r->extra = f->jobs_after;
+}
+
+START_TEST(plugin_run_allocates_nothing_and_takes_no_lock)
+{
+    plugin_fixture f;
+    plugin_setup(&f);
+    rt_result r;
+    plugin_loop(&f, &r);
+    assert_nothing_counted(&r, PLUGIN_CALLS);
+    ck_assert_int_eq(r.extra, 2); /* the swap happened inside: the old model to free */
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < PLUGIN_BLOCK; i++) ck_assert(isfinite(f.out[k][i]));
+    plugin_teardown(&f);
+}
+END_TEST
+
+START_TEST(plugin_run_makes_no_system_call)
+{
+    plugin_fixture f;
+    plugin_setup(&f);
+    rt_result r = run_without_system_calls(plugin_loop, &f);
+    assert_nothing_counted(&r, PLUGIN_CALLS);
+    ck_assert_int_eq(r.extra, 2);
+    plugin_teardown(&f);
+}
+END_TEST
+
 START_TEST(seccomp_child_is_killed_by_a_system_call)
 {
     /* Control: the same harness does catch a system call. */
@@ -348,6 +441,8 @@ Suite *suite(void)
     tcase_add_test(tc, streaming_call_makes_no_system_call);
     tcase_add_test(tc, separator_call_allocates_nothing_and_takes_no_lock);
     tcase_add_test(tc, separator_call_makes_no_system_call);
+    tcase_add_test(tc, plugin_run_allocates_nothing_and_takes_no_lock);
+    tcase_add_test(tc, plugin_run_makes_no_system_call);
     suite_add_tcase(s, tc);
     return s;
 }

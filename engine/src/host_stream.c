@@ -8,12 +8,11 @@
 #include "priorsep/resample.h"
 
 #define MAX_BLOCK 65536
-/* The resampler chain's largest shortfall is measured at creation by running one second
- * of host samples through it one at a time, then a few whole blocks (so that soxr's
- * buffers reach their final size). At ratios like 48000/14700 the shortfall keeps
+/* The resampler chain's largest shortfall is measured at creation by running
+ * PROBE_SECONDS of silence through it. At ratios like 48000/14700 the shortfall keeps
  * creeping up slowly after the first second (by 1 to 2 % over the next 20 s, measured
  * at 48, 96 and 192 kHz), so the FIFOs are primed with a margin of 1/16 over it. */
-#define PROBE_BIG_BLOCKS 8
+#define PROBE_SECONDS 4
 #define PROBE_MAX_ALIGN 1024 /* most model samples of delay spent on whole latencies */
 #define PROBE_MARGIN(worst) ((worst) / 16 + 16)
 
@@ -40,19 +39,18 @@ struct ps_host_stream {
 };
 
 /* Source k's model-rate samples x[0..n-1] through its up-resampler into its FIFO after
- * the samples held; returns how many came out. */
+ * the samples held, one at a time (see chain); returns how many came out. */
 static size_t upsample(ps_host_stream *hs, int k, const float *x, size_t n)
 {
     float *tail = hs->fifo[k] + hs->head + hs->level;
     size_t made = 0;
-    for (size_t used = 0;;) {
-        size_t idone = 0, odone = 0;
-        size_t room = hs->fifo_cap - hs->head - hs->level - made;
-        soxr_process(hs->up[k], x + used, n - used, &idone, tail + made, room, &odone);
-        used += idone, made += odone;
-        if (used == n && odone < room) return made;
-        if (!idone && !odone) return made; /* FIFO full: cannot happen at fifo_cap */
+    for (size_t i = 0; i < n; i++) {
+        size_t odone = 0;
+        soxr_process(hs->up[k], x + i, 1, NULL, tail + made, hs->fifo_cap - hs->head - hs->level - made,
+                     &odone);
+        made += odone;
     }
+    return made;
 }
 
 /* Adds `made` new samples (already written after `level`) to every FIFO, first dropping
@@ -103,33 +101,43 @@ static void separate(ps_host_stream *hs, const float *m, int n, float *const *ou
 /* One chunk (n <= max_block, already in hs->in) down, through the separator (when
  * `run`; else as silence), up and into the FIFOs. Down-resampled samples still owed to
  * the probe's silence (`quiet`) go up as silence without the separator. Returns the host
- * samples produced. */
+ * samples produced.
+ *
+ * Every resampler is given one sample per call. What soxr does inside (its bursts, and
+ * its buffers, which grow with realloc when a burst needs more room) then depends only
+ * on how many samples it has had, not on the host's block lengths: so the probe, which
+ * runs the same sequence, sees the largest shortfall and leaves every buffer at the
+ * size later calls need. */
 static size_t chain(ps_host_stream *hs, size_t n, int run)
 {
-    size_t total = 0;
-    for (size_t used = 0;;) {
-        size_t idone = 0, got = 0;
-        soxr_process(hs->down, hs->in + used, n - used, &idone, hs->model_in, hs->model_cap,
-                     &got);
-        used += idone;
-        if (got) {
-            size_t quiet = run ? (got < hs->quiet ? got : hs->quiet) : got;
-            if (run) hs->quiet -= quiet;
-            else hs->model_made += got;
-            float *rest[PS_MAX_SOURCES];
-            for (int k = 0; k < hs->N; k++) {
-                memset(hs->model_out[k], 0, sizeof(float) * quiet);
-                rest[k] = hs->model_out[k] + quiet;
-            }
-            if (got > quiet) separate(hs, hs->model_in + quiet, (int)(got - quiet), rest);
-            size_t made = 0;
-            for (int k = 0; k < hs->N; k++) made = upsample(hs, k, hs->model_out[k], got);
-            if (run) fifo_commit(hs, made);
-            total += made;
-        }
-        if (used == n && got < hs->model_cap) return total;
-        if (!idone && !got) return total;
+    size_t got = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t odone = 0;
+        soxr_process(hs->down, hs->in + i, 1, NULL, hs->model_in + got, hs->model_cap - got,
+                     &odone);
+        got += odone;
     }
+    if (!got) return 0;
+    size_t quiet = run ? (got < hs->quiet ? got : hs->quiet) : got;
+    if (run) hs->quiet -= quiet;
+    else hs->model_made += got;
+    float *rest[PS_MAX_SOURCES];
+    for (int k = 0; k < hs->N; k++) {
+        memset(hs->model_out[k], 0, sizeof(float) * quiet);
+        rest[k] = hs->model_out[k] + quiet;
+    }
+    if (got > quiet) separate(hs, hs->model_in + quiet, (int)(got - quiet), rest);
+    size_t made = 0;
+    for (int k = 0; k < hs->N; k++) made = upsample(hs, k, hs->model_out[k], got);
+    if (run) fifo_commit(hs, made);
+    return made;
+}
+
+/* The probe's block lengths, by how many samples it has given: PROBE_SECONDS sample by
+ * sample (as every call goes, see chain). 0: done. */
+static size_t probe_block(size_t given, size_t second)
+{
+    return given < second * PROBE_SECONDS ? 1 : 0;
 }
 
 static long gcd(long a, long b) { return b ? gcd(b, a % b) : a; }
@@ -137,8 +145,7 @@ static long gcd(long a, long b) { return b ? gcd(b, a % b) : a; }
 /* Runs silence through the resampler chain and primes the FIFOs; returns the latency.
  *
  * The chain's largest shortfall (input samples given minus host samples produced) is
- * measured over one second given sample by sample, then a few whole blocks (so that
- * soxr's buffers reach their final size); the FIFOs are primed with it.
+ * measured as the probe goes (probe_block); the FIFOs are primed with it.
  *
  * The separator must then see the same model-rate samples as the batch tool, which
  * starts resampling at the input's first sample: so the probe gives a whole number of
@@ -151,13 +158,12 @@ static long gcd(long a, long b) { return b ? gcd(b, a % b) : a; }
  * samples of delay), get neither: the latency is then rounded to the host sample. */
 static int probe_chain(ps_host_stream *hs, double host_rate, int model_rate, int lookahead)
 {
-    memset(hs->in, 0, sizeof(float) * (size_t)hs->max_block);
     long fh = lround(host_rate), g = gcd(fh, model_rate);
     long P = fh / g, Q = model_rate / g;
     int exact = fabs(host_rate - (double)fh) < 1e-6 && Q <= PROBE_MAX_ALIGN;
-    size_t given = 0, made = 0, worst = 0, ones = (size_t)fh;
-    for (size_t i = 0;; i++) {
-        size_t n = i < ones ? 1 : i < ones + PROBE_BIG_BLOCKS ? (size_t)hs->max_block : 0;
+    size_t given = 0, made = 0, worst = 0;
+    for (;;) {
+        size_t n = probe_block(given, (size_t)fh);
         if (!n && exact && given % (size_t)P) n = (size_t)P - given % (size_t)P;
         if (!n) break;
         if (n > (size_t)hs->max_block) n = (size_t)hs->max_block;
