@@ -281,14 +281,20 @@ static LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
                               LV2_Worker_Respond_Handle rh, uint32_t size, const void *data)
 {
     plugin *p = h;
-    int type = size >= sizeof(int) ? *(const int *)data : -1;
-    if (type == MSG_FREE && size == sizeof(msg_model)) {
-        lv2_model_free(((const msg_model *)data)->model);
+    /* messages come unaligned: copied out */
+    msg_model free_msg;
+    if (size == sizeof free_msg) {
+        memcpy(&free_msg, data, sizeof free_msg);
+        if (free_msg.type != MSG_FREE) return LV2_WORKER_ERR_UNKNOWN;
+        lv2_model_free(free_msg.model);
         return LV2_WORKER_SUCCESS;
     }
-    if (type != MSG_LOAD || size != sizeof(msg_load)) return LV2_WORKER_ERR_UNKNOWN;
+    msg_load load;
+    if (size != sizeof load) return LV2_WORKER_ERR_UNKNOWN;
+    memcpy(&load, data, sizeof load);
+    if (load.type != MSG_LOAD) return LV2_WORKER_ERR_UNKNOWN;
     ps_error err;
-    const char *path = ((const msg_load *)data)->path;
+    const char *path = load.path;
     msg_model done = {.type = MSG_LOADED};
     if (!(done.model = lv2_model_load(path, p->rate, p->max_block, &err))) {
         lv2_log_error(&p->log, "priorsep: %s (the previous model keeps playing)\n", err.msg);
@@ -307,10 +313,12 @@ static LV2_Worker_Status work(LV2_Handle h, LV2_Worker_Respond_Function respond,
 static LV2_Worker_Status work_response(LV2_Handle h, uint32_t size, const void *data)
 {
     plugin *p = h;
-    if (size != sizeof(msg_model) || ((const msg_model *)data)->type != MSG_LOADED)
-        return LV2_WORKER_ERR_UNKNOWN;
+    msg_model loaded; /* messages come unaligned: copied out */
+    if (size != sizeof loaded) return LV2_WORKER_ERR_UNKNOWN;
+    memcpy(&loaded, data, sizeof loaded);
+    if (loaded.type != MSG_LOADED) return LV2_WORKER_ERR_UNKNOWN;
     msg_model old = {.type = MSG_FREE, .model = p->model};
-    p->model = ((const msg_model *)data)->model;
+    p->model = loaded.model;
     p->tell = 1;
     if (old.model && p->schedule->schedule_work(p->schedule->handle, sizeof old, &old) !=
                          LV2_WORKER_SUCCESS)

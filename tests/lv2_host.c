@@ -1,4 +1,7 @@
+#define _GNU_SOURCE
 #include "lv2_host.h"
+
+#include <dlfcn.h>
 
 #include <lv2/atom/forge.h>
 #include <lv2/atom/util.h>
@@ -188,6 +191,12 @@ lv2_host *lv2_host_new(double rate, int max_block)
         lv2_host_free(h);
         return NULL;
     }
+    /* Kept mapped after lilv unloads it, so that what it allocated once per process (in
+     * libraries it uses) stays reachable rather than reported as leaked. */
+    char *binary = lilv_file_uri_parse(
+        lilv_node_as_uri(lilv_plugin_get_library_uri(h->plugin)), NULL);
+    if (binary) dlopen(binary, RTLD_NOW | RTLD_NODELETE);
+    lilv_free(binary);
     h->n_ports = (int)lilv_plugin_get_num_ports(h->plugin);
     h->audio_in = calloc((size_t)max_block, sizeof(float));
     for (int k = 0; k < LV2_HOST_OUTS; k++) h->audio_out[k] = calloc((size_t)max_block, sizeof(float));

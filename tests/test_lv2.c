@@ -123,6 +123,9 @@ END_TEST
  * at the model's rate (latency = the lookahead) and at 48 kHz (resampled both ways). */
 static void lv2apply_matches_batch(int rate, int latency)
 {
+    /* lv2apply is not built with the sanitizers, so the sanitized plugin cannot load in
+     * it; the release build runs this (and our host runs the sanitized plugin) */
+    if (getenv("PRIORSEP_SANITIZED")) return;
     long n;
     free(example_mix(rate, &n));
     ck_assert_int_eq(run("separate --model %s/models/toy --out out --quiet mix.wav", source_root()), 0);
