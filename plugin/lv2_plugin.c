@@ -268,6 +268,20 @@ static void run(LV2_Handle h, uint32_t n_frames)
     ps_denormals_restore(saved);
 }
 
+/* A fresh start (a host activates after a deactivate when, say, the transport jumps):
+ * nothing of the audio before comes out. */
+static void activate(LV2_Handle h)
+{
+    plugin *p = h;
+    ps_error err;
+    if (p->model && ps_host_stream_reset(p->model->hs, &err)) {
+        lv2_log_error(&p->log, "priorsep: restarting the model: %s (the outputs stay silent)\n",
+                      err.msg);
+        lv2_model_free(p->model);
+        p->model = NULL;
+    }
+}
+
 static void cleanup(LV2_Handle h)
 {
     plugin *p = h;
@@ -406,7 +420,7 @@ static const void *extension_data(const char *uri)
 }
 
 static const LV2_Descriptor descriptor = {
-    PLUGIN_URI, instantiate, connect_port, NULL, run, NULL, cleanup, extension_data,
+    PLUGIN_URI, instantiate, connect_port, activate, run, NULL, cleanup, extension_data,
 };
 
 LV2_SYMBOL_EXPORT const LV2_Descriptor *lv2_descriptor(uint32_t index)

@@ -295,6 +295,12 @@ void lv2_host_run(lv2_host *h, const float *in, int n, float *const *out)
     read_notify(h);
 }
 
+void lv2_host_restart(lv2_host *h)
+{
+    lilv_instance_deactivate(h->instance);
+    lilv_instance_activate(h->instance);
+}
+
 int lv2_host_work(lv2_host *h)
 {
     int failed = 0;

@@ -378,6 +378,27 @@ START_TEST(bypass_and_solo)
 }
 END_TEST
 
+/* After deactivate and activate, the plugin starts from silence: the same output as a
+ * new instance (at 48 kHz, so the resamplers too). */
+START_TEST(activate_starts_from_silence)
+{
+    long n;
+    float *x = example_mix(48000, &n);
+    lv2_host *a = lv2_host_new(48000, BLOCK), *fresh = lv2_host_new(48000, BLOCK);
+    float **got = outputs(n), **want = outputs(n);
+    run_all(a, x, n / 2, got);
+    lv2_host_restart(a);
+    run_all(a, x, n, got);
+    run_all(fresh, x, n, want);
+    ck_assert_double_eq(max_abs_diff(got, want, 0, n), 0.0);
+    lv2_host_free(a);
+    lv2_host_free(fresh);
+    free_outputs(got);
+    free_outputs(want);
+    free(x);
+}
+END_TEST
+
 Suite *suite(void)
 {
     Suite *s = suite_create("lv2");
@@ -393,6 +414,7 @@ Suite *suite(void)
     tcase_add_test(tc, corrupt_model_keeps_the_previous_one);
     tcase_add_test(tc, bad_input_and_absurd_controls_stay_finite);
     tcase_add_test(tc, bypass_and_solo);
+    tcase_add_test(tc, activate_starts_from_silence);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -158,6 +158,8 @@ static long gcd(long a, long b) { return b ? gcd(b, a % b) : a; }
  * samples of delay), get neither: the latency is then rounded to the host sample. */
 static int probe_chain(ps_host_stream *hs, double host_rate, int model_rate, int lookahead)
 {
+    hs->head = hs->level = 0; /* the probe's output goes to the FIFOs' start, discarded */
+    memset(hs->in, 0, sizeof(float) * (size_t)hs->max_block);
     long fh = lround(host_rate), g = gcd(fh, model_rate);
     long P = fh / g, Q = model_rate / g;
     int exact = fabs(host_rate - (double)fh) < 1e-6 && Q <= PROBE_MAX_ALIGN;
@@ -186,6 +188,22 @@ static int probe_chain(ps_host_stream *hs, double host_rate, int model_rate, int
     for (int k = 0; k < hs->N; k++) memset(hs->fifo[k], 0, sizeof(float) * hs->fifo_cap);
     if (exact) return (int)worst + (int)(((long)lookahead + (long)e) / Q * P);
     return (int)worst + (int)lround(lookahead * host_rate / model_rate);
+}
+
+/* Fresh resamplers (any old ones deleted), probed: the stream starts from silence. */
+static int start_resamplers(ps_host_stream *hs, ps_error *err)
+{
+    double model_rate = hs->set.info.sample_rate;
+    if (hs->down) soxr_delete(hs->down);
+    for (int k = 0; k < hs->N; k++)
+        if (hs->up[k]) soxr_delete(hs->up[k]), hs->up[k] = NULL;
+    if (!(hs->down = ps_resampler_create(hs->host_rate, model_rate, 1, err))) return -1;
+    for (int k = 0; k < hs->N; k++)
+        if (!(hs->up[k] = ps_resampler_create(model_rate, hs->host_rate, 1, err))) return -1;
+    hs->debt = hs->model_made = 0;
+    hs->latency = probe_chain(hs, hs->host_rate, hs->set.info.sample_rate,
+                              hs->set.info.lookahead);
+    return 0;
 }
 
 ps_host_stream *ps_host_stream_create(const char *model_path, double host_rate, int max_block,
@@ -221,18 +239,15 @@ ps_host_stream *ps_host_stream_create(const char *model_path, double host_rate, 
     hs->fifo_cap = 4 * ((size_t)max_block + 8192) * (size_t)ceil(host_rate / model_rate);
     if (!(hs->sp = ps_separator_create(&hs->set, (int)hs->model_cap, err))) goto fail;
     if (!(hs->in = calloc((size_t)max_block, sizeof(float)))) goto oom;
+    hs->latency = hs->set.info.lookahead;
     if (resample) {
-        if (!(hs->down = ps_resampler_create(host_rate, model_rate, 1, err))) goto fail;
         if (!(hs->model_in = calloc(hs->model_cap, sizeof(float)))) goto oom;
-        for (int k = 0; k < hs->N; k++) {
-            if (!(hs->up[k] = ps_resampler_create(model_rate, host_rate, 1, err))) goto fail;
-            if (!(hs->model_out[k] = calloc(hs->model_cap, sizeof(float)))) goto oom;
-            if (!(hs->fifo[k] = calloc(hs->fifo_cap, sizeof(float)))) goto oom;
-        }
+        for (int k = 0; k < hs->N; k++)
+            if (!(hs->model_out[k] = calloc(hs->model_cap, sizeof(float))) ||
+                !(hs->fifo[k] = calloc(hs->fifo_cap, sizeof(float))))
+                goto oom;
+        if (start_resamplers(hs, err)) goto fail;
     }
-    hs->latency = resample ? probe_chain(hs, host_rate, hs->set.info.sample_rate,
-                                         hs->set.info.lookahead)
-                           : hs->set.info.lookahead;
     return hs;
 oom:
     ps_error_set(err, "out of memory");
@@ -255,6 +270,12 @@ void ps_host_stream_destroy(ps_host_stream *hs)
     free(hs->in);
     ps_model_set_free(&hs->set);
     free(hs);
+}
+
+int ps_host_stream_reset(ps_host_stream *hs, ps_error *err)
+{
+    ps_separator_reset(hs->sp);
+    return hs->down ? start_resamplers(hs, err) : 0;
 }
 
 const ps_model_info *ps_host_stream_info(const ps_host_stream *hs) { return &hs->set.info; }

@@ -8,8 +8,8 @@
  * given, and the latency is fixed: D plus the separator's lookahead at the host rate.
  * At equal rates there are no resamplers and D = 0.
  *
- * Creation loads the models and allocates everything (not real-time); processing, the
- * refinement setting and the separator reset are real-time safe. */
+ * Creation loads the models and allocates everything, and so does a reset (not
+ * real-time); processing and the refinement setting are real-time safe. */
 #ifndef PRIORSEP_HOST_STREAM_H
 #define PRIORSEP_HOST_STREAM_H
 #include "priorsep/error.h"
@@ -29,6 +29,9 @@ const ps_model_info *ps_host_stream_info(const ps_host_stream *hs); /* sources, 
 int ps_host_stream_latency(const ps_host_stream *hs);
 /* Refinement steps per frame (clamped to 0 .. PS_MAX_REFINE). Real-time safe. */
 void ps_host_stream_set_refine(ps_host_stream *hs, int K);
+/* Back to silence, as just created (a host's activate): not real-time safe (the
+ * resamplers are made anew). */
+int ps_host_stream_reset(ps_host_stream *hs, ps_error *err);
 /* Host samples that came out as silence because the resampler chain had fallen behind
  * (the latency absorbs them; nonzero would be a bug). */
 long ps_host_stream_underruns(const ps_host_stream *hs);
