@@ -48,5 +48,6 @@ int cmd_train_prior(int argc, char **argv);
 int cmd_eval_priors(int argc, char **argv);
 int cmd_eval_separation(int argc, char **argv);
 int cmd_train_separator(int argc, char **argv);
+int cmd_jack(int argc, char **argv); /* plugin/cmd_jack.c */
 
 #endif

@@ -18,6 +18,7 @@ static const struct {
     {"train", "separator", cmd_train_separator, "train the separator (supervised, unsupervised, semi)"},
     {"eval", "priors", cmd_eval_priors, "score priors on their classes and on each other's"},
     {"eval", "separation", cmd_eval_separation, "score a separator on toy items (SI-SDR, BSS Eval)"},
+    {"jack", NULL, cmd_jack, "run the separator as a JACK client (live input)"},
 };
 
 static void usage(FILE *f)

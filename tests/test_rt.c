@@ -1,4 +1,6 @@
-/* Real-time safety of the streaming call, proven rather than promised:
+/* Real-time safety of the streaming calls (a WaveNet, the separator, the LV2 plugin's
+ * run() and the JACK client's process callback, each with a model or stream swap),
+ * proven rather than promised:
  *  - allocations and lock calls are counted by interposing malloc & co. and the pthread
  *    lock functions in this executable (so calls from the engine and from the BLAS are
  *    seen);
@@ -19,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "jack_engine.h"
 #include "priorsep/denormal.h"
 #include "priorsep/separator.h"
 #include "priorsep/wavenet.h"
@@ -347,10 +350,10 @@ static void plugin_setup(plugin_fixture *f)
     fill_uniform(f->in, PLUGIN_BLOCK, -0.5f, 0.5f, &rng);
     float *out[4] = {f->out[0], f->out[1], f->out[2], f->out[3]};
     lv2_host_run(f->host, f->in, PLUGIN_BLOCK, out);
-    lv2_host_set_model(f->host, PRIORSEP_SOURCE "/models/toy/separator-unsupervised.safetensors");
+    lv2_host_set_model(f->host, PRIORSEP_SOURCE_ROOT "/models/toy/separator-unsupervised.safetensors");
     lv2_host_run(f->host, f->in, PLUGIN_BLOCK, out);
     ck_assert_int_eq(lv2_host_work(f->host), 0);
-    lv2_host_set_model(f->host, PRIORSEP_SOURCE "/models/toy");
+    lv2_host_set_model(f->host, PRIORSEP_SOURCE_ROOT "/models/toy");
 }
 
 /* Lets the worker and the plugin finish every change under way, so that no model is
@@ -414,6 +417,93 @@ START_TEST(plugin_run_makes_no_system_call)
 }
 END_TEST
 
+/* ---- the JACK client's process callback, swapping streams ------------------------------ */
+
+enum { JACK_CYCLES = 400, JACK_MAX_N = 1024, JACK_N = 4 };
+
+typedef struct jack_fixture {
+    jack_engine e;
+    float in[JACK_MAX_N], *out[JACK_N];
+} jack_fixture;
+
+/* The toy model at 48 kHz for periods of 256, a few cycles run; then a stream for
+ * 44.1 kHz and periods of 512 is published (a server's rate change), for the first
+ * counted cycle to adopt. The input has a NaN and an
+ * infinity (reported through the ring). */
+static void jack_setup(jack_fixture *f)
+{
+    resolve_locks();
+    ps_error err;
+    ck_assert_msg(jack_engine_init(&f->e, PRIORSEP_SOURCE_ROOT "/models/toy", 48000, 256, 1,
+                                   &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(f->e.info.n_sources, JACK_N);
+    ps_rng rng;
+    ps_rng_seed(&rng, 21);
+    fill_uniform(f->in, JACK_MAX_N, -0.5f, 0.5f, &rng);
+    f->in[17] = NAN, f->in[300] = INFINITY;
+    for (int k = 0; k < JACK_N; k++) f->out[k] = __libc_malloc(sizeof(float) * JACK_MAX_N);
+    for (int i = 0; i < 4; i++) jack_engine_process(&f->e, f->in, 256, f->out);
+    ck_assert_int_eq(jack_engine_publish(&f->e, 44100, 512, &err), 0);
+}
+
+static void jack_teardown(jack_fixture *f)
+{
+    jack_engine_free(&f->e);
+    for (int k = 0; k < JACK_N; k++) __libc_free(f->out[k]);
+}
+
+/* Cycles of 1 .. JACK_MAX_N samples (beyond the stream's block: split inside). */
+static void jack_loop(void *ctx, rt_result *r)
+{
+    jack_fixture *f = ctx;
+    ps_rng rng;
+    ps_rng_seed(&rng, 22);
+    counting_begin();
+    for (int i = 0; i < JACK_CYCLES; i++)
+        jack_engine_process(&f->e, f->in, 1 + (int)(ps_rng_u64(&rng) % JACK_MAX_N), f->out);
+    counting_end(r, JACK_CYCLES);
+}
+
+START_TEST(jack_process_allocates_nothing_and_takes_no_lock)
+{
+    jack_fixture f;
+    jack_setup(&f);
+    int old_latency = jack_engine_latency(&f.e);
+    rt_result r;
+    jack_loop(&f, &r);
+    assert_nothing_counted(&r, JACK_CYCLES);
+    /* the swap happened inside the counted cycles, and was reported */
+    ck_assert_ptr_null(atomic_load(&f.e.pending));
+    ck_assert_ptr_nonnull(atomic_load(&f.e.retired));
+    ck_assert_int_ne(jack_engine_latency(&f.e), old_latency);
+    int adopted = 0;
+    long nonfinite = 0;
+    for (jack_engine_event ev; jack_engine_next_event(&f.e, &ev);) {
+        adopted += ev.kind == JACK_ENGINE_ADOPTED;
+        if (ev.kind == JACK_ENGINE_NONFINITE) nonfinite += ev.count;
+        ck_assert_int_ne(ev.kind, JACK_ENGINE_UNDERRUN);
+    }
+    ck_assert_int_eq(adopted, 1);
+    ck_assert_int_eq(nonfinite, atomic_load(&f.e.nonfinite));
+    ck_assert_int_gt(nonfinite, 0);
+    jack_engine_collect(&f.e);
+    ck_assert_ptr_null(atomic_load(&f.e.retired));
+    for (int k = 0; k < JACK_N; k++)
+        for (int i = 0; i < JACK_MAX_N; i++) ck_assert(isfinite(f.out[k][i]));
+    jack_teardown(&f);
+}
+END_TEST
+
+START_TEST(jack_process_makes_no_system_call)
+{
+    jack_fixture f;
+    jack_setup(&f);
+    rt_result r = run_without_system_calls(jack_loop, &f);
+    assert_nothing_counted(&r, JACK_CYCLES);
+    jack_teardown(&f);
+}
+END_TEST
+
 START_TEST(seccomp_child_is_killed_by_a_system_call)
 {
     /* Control: the same harness does catch a system call. */
@@ -443,6 +533,8 @@ Suite *suite(void)
     tcase_add_test(tc, separator_call_makes_no_system_call);
     tcase_add_test(tc, plugin_run_allocates_nothing_and_takes_no_lock);
     tcase_add_test(tc, plugin_run_makes_no_system_call);
+    tcase_add_test(tc, jack_process_allocates_nothing_and_takes_no_lock);
+    tcase_add_test(tc, jack_process_makes_no_system_call);
     suite_add_tcase(s, tc);
     return s;
 }
