@@ -73,10 +73,16 @@ static int record(jack_nframes_t n, void *arg)
     return 0;
 }
 
+/* Where the first xruns fell (frames after playing started): printed, for a failure to
+ * show whether they cluster (at the start, say) or are spread. */
+static long xrun_at[16];
+
 static int on_xrun(void *arg)
 {
     (void)arg;
-    if (atomic_load(&P.started)) atomic_fetch_add(&P.xruns, 1);
+    if (!atomic_load(&P.started)) return 0;
+    long k = atomic_fetch_add(&P.xruns, 1);
+    if (k < 16) xrun_at[k] = (long)(jack_frame_time(P.recorder) - atomic_load(&P.start_frame));
     return 0;
 }
 
@@ -196,6 +202,7 @@ int main(int argc, char **argv)
     int rate = (int)jack_get_sample_rate(P.recorder);
     jack_deactivate(P.player);
     jack_deactivate(P.recorder);
+    for (long k = 0; k < atomic_load(&P.xruns) && k < 16; k++) printf("xrun at %ld\n", xrun_at[k]);
     printf("latency: %ld\nxruns: %ld\nstart frame: %u\n", latency, atomic_load(&P.xruns),
            atomic_load(&P.start_frame));
     write_recording(argv[5], rate);

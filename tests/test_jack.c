@@ -202,6 +202,7 @@ static double batch_error(char (*sources)[32], int n_sources, const float *mix, 
 START_TEST(live_output_is_batch_separation_and_no_xrun)
 {
     pid_t ps = start_priorsep();
+    wait_for_port("priorsep:triangle"); /* the last port it registers */
     char *player[] = {getenv("JACK_PLAYER"), server, "priorsep", MIX, SECONDS, dir, NULL};
     int status = wait_exit(spawn(player, "player.out", "player.err"), 30);
     ck_assert_msg(status == 0, "jack_player: exit %d: %s", status, slurp("player.err"));

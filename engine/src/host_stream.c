@@ -13,6 +13,7 @@
  * creeping up slowly after the first second (by 1 to 2 % over the next 20 s, measured
  * at 48, 96 and 192 kHz), so the FIFOs are primed with a margin of 1/16 over it. */
 #define PROBE_SECONDS 4
+#define PACE 1.25 /* release rate of the model-rate queue over the average (chain) */
 #define PROBE_MAX_ALIGN 1024 /* most model samples of delay spent on whole latencies */
 #define PROBE_MARGIN(worst) ((worst) / 16 + 16)
 
@@ -36,6 +37,10 @@ struct ps_host_stream {
     /* model-rate samples of the probe's silence the down-resampler has yet to give out
      * (see probe_chain), and during the probe those it gave */
     size_t quiet, model_made;
+    /* down-resampled samples waiting for the separator, and what may be released of them
+     * (see chain) */
+    size_t queued;
+    double budget, pace;
 };
 
 /* Source k's model-rate samples x[0..n-1] through its up-resampler into its FIFO after
@@ -107,28 +112,42 @@ static void separate(ps_host_stream *hs, const float *m, int n, float *const *ou
  * its buffers, which grow with realloc when a burst needs more room) then depends only
  * on how many samples it has had, not on the host's block lengths: so the probe, which
  * runs the same sequence, sees the largest shortfall and leaves every buffer at the
- * size later calls need. */
+ * size later calls need.
+ *
+ * The down-resampler hands out model-rate samples in bursts of a few hundred; separated
+ * as they come, one host period in four would carry several periods' worth of work.
+ * They wait in a queue instead, released at PACE times the average rate, counted per
+ * host sample (so this too depends on the sample count only): the work is spread over
+ * the periods, for a little more latency (which the probe measures with the rest). */
 static size_t chain(ps_host_stream *hs, size_t n, int run)
 {
-    size_t got = 0;
+    size_t queued = hs->queued, release = 0;
     for (size_t i = 0; i < n; i++) {
         size_t odone = 0;
-        soxr_process(hs->down, hs->in + i, 1, NULL, hs->model_in + got, hs->model_cap - got,
-                     &odone);
-        got += odone;
+        soxr_process(hs->down, hs->in + i, 1, NULL, hs->model_in + queued,
+                     hs->model_cap - queued, &odone);
+        queued += odone;
+        hs->budget += hs->pace;
+        size_t r = (size_t)hs->budget;
+        if (r > queued - release) r = queued - release;
+        hs->budget -= (double)r;
+        release += r;
+        if (queued == release && hs->budget > hs->pace) hs->budget = hs->pace; /* no hoarding */
     }
-    if (!got) return 0;
-    size_t quiet = run ? (got < hs->quiet ? got : hs->quiet) : got;
+    hs->queued = queued - release;
+    if (!release) return 0;
+    size_t quiet = run ? (release < hs->quiet ? release : hs->quiet) : release;
     if (run) hs->quiet -= quiet;
-    else hs->model_made += got;
+    else hs->model_made += release;
     float *rest[PS_MAX_SOURCES];
     for (int k = 0; k < hs->N; k++) {
         memset(hs->model_out[k], 0, sizeof(float) * quiet);
         rest[k] = hs->model_out[k] + quiet;
     }
-    if (got > quiet) separate(hs, hs->model_in + quiet, (int)(got - quiet), rest);
+    if (release > quiet) separate(hs, hs->model_in + quiet, (int)(release - quiet), rest);
+    memmove(hs->model_in, hs->model_in + release, sizeof(float) * hs->queued);
     size_t made = 0;
-    for (int k = 0; k < hs->N; k++) made = upsample(hs, k, hs->model_out[k], got);
+    for (int k = 0; k < hs->N; k++) made = upsample(hs, k, hs->model_out[k], release);
     if (run) fifo_commit(hs, made);
     return made;
 }
@@ -200,7 +219,8 @@ static int start_resamplers(ps_host_stream *hs, ps_error *err)
     if (!(hs->down = ps_resampler_create(hs->host_rate, model_rate, 1, err))) return -1;
     for (int k = 0; k < hs->N; k++)
         if (!(hs->up[k] = ps_resampler_create(model_rate, hs->host_rate, 1, err))) return -1;
-    hs->debt = hs->model_made = 0;
+    hs->debt = hs->model_made = hs->queued = 0;
+    hs->pace = PACE * model_rate / hs->host_rate, hs->budget = 0;
     hs->latency = probe_chain(hs, hs->host_rate, hs->set.info.sample_rate,
                               hs->set.info.lookahead);
     return 0;
