@@ -281,6 +281,9 @@ END_TEST
 START_TEST(jalv_runs_the_plugin)
 {
     if (system("command -v jalv >/dev/null 2>&1") != 0) return; /* jalv: not installed */
+    /* jalv is not built with the sanitizers, so a sanitized plugin cannot load in it:
+     * the release build runs this */
+    if (SANITIZED) return;
     const char *lv2_path = getenv("LV2_PATH");
     ck_assert_ptr_nonnull(lv2_path);
     int commands[2];
