@@ -36,7 +36,7 @@ static void usage(FILE *f)
           "  --quiet        no start line and no notices while running (errors and the\n"
           "                 summary stay)\n"
           "\n"
-          "example: priorsep jack --model models/toy --refine 1 --connect\n",
+          "example: priorsep jack --model models/toy --connect   (K = 0: refinement costs about 15 times more)\n",
           f);
 }
 

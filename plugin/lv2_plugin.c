@@ -7,7 +7,8 @@
  * handed back to the worker to be freed. It is saved and restored as state; the toy model
  * in the bundle is the default. Every host feature is optional: without urid:map (as in
  * lv2apply) the plugin runs the default model with its controls, and without the worker
- * model changes are refused with a log message. */
+ * model changes are refused with a log message. Blocks need no bound: the host's
+ * maxBlockLength (options) sizes the buffers, and longer blocks are split. */
 #include <lv2/atom/forge.h>
 #include <lv2/atom/util.h>
 #include <lv2/buf-size/buf-size.h>
