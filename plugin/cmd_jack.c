@@ -36,7 +36,8 @@ static void usage(FILE *f)
           "  --quiet        no start line and no notices while running (errors and the\n"
           "                 summary stay)\n"
           "\n"
-          "example: priorsep jack --model models/toy --connect   (K = 0: refinement costs about 15 times more)\n",
+          "example: priorsep jack --model models/toy --connect\n"
+          "(live use wants K = 0: one refinement step costs about 15 times as much CPU)\n",
           f);
 }
 

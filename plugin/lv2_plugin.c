@@ -253,7 +253,8 @@ static void run(LV2_Handle h, uint32_t n_frames)
     }
     if (p->refine) {
         float K = *p->refine;
-        ps_host_stream_set_refine(m->hs, isnan(K) ? 0 : (int)lrintf(fminf(fmaxf(K, 0), PS_MAX_REFINE)));
+        int steps = isnan(K) ? 0 : (int)lrintf(fminf(fmaxf(K, 0), PS_MAX_REFINE));
+        ps_host_stream_set_refine(m->hs, steps);
     }
     const float *w = ps_host_stream_info(m->hs)->weights;
     for (uint32_t done = 0; done < n_frames;) {
@@ -261,8 +262,8 @@ static void run(LV2_Handle h, uint32_t n_frames)
         float *out[SLOTS];
         for (int k = 0; k < SLOTS; k++) out[k] = p->out[k] + done;
         ps_host_stream_process(m->hs, p->in + done, n, m->src);
-        slot_mixer_run(&p->mixer, &p->controls, m->n_sources, w, (const float *const *)m->src, n,
-                       out);
+        slot_mixer_run(&p->mixer, &p->controls, m->n_sources, w, (const float *const *)m->src,
+                       n, out);
         done += (uint32_t)n;
     }
     if (p->latency) *p->latency = (float)ps_host_stream_latency(m->hs);
@@ -276,8 +277,8 @@ static void activate(LV2_Handle h)
     plugin *p = h;
     ps_error err;
     if (p->model && ps_host_stream_reset(p->model->hs, &err)) {
-        lv2_log_error(&p->log, "priorsep: restarting the model: %s (the outputs stay silent)\n",
-                      err.msg);
+        lv2_log_error(&p->log, "priorsep: restarting the model: %s (the outputs stay "
+                      "silent)\n", err.msg);
         lv2_model_free(p->model);
         p->model = NULL;
     }
@@ -402,7 +403,8 @@ static LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrie
         else free(path);
     }
     if (!m) {
-        lv2_log_error(&p->log, "priorsep: the saved model: %s (the current one stays)\n", err.msg);
+        lv2_log_error(&p->log, "priorsep: the saved model: %s (the current one stays)\n",
+                      err.msg);
         return LV2_STATE_ERR_UNKNOWN;
     }
     lv2_model_free(p->model);

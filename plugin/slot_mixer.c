@@ -49,8 +49,8 @@ void slot_controls_read(slot_controls *c, const float *const *gain_db,
                         const float *enabled)
 {
     for (int k = 0; k < SLOTS; k++) {
-        c->gain_db[k] = gain_db[k] ? clampf(*gain_db[k], SLOT_GAIN_MIN_DB, SLOT_GAIN_MAX_DB, 0.0f)
-                                   : 0.0f;
+        c->gain_db[k] =
+            gain_db[k] ? clampf(*gain_db[k], SLOT_GAIN_MIN_DB, SLOT_GAIN_MAX_DB, 0.0f) : 0.0f;
         c->mute[k] = toggle(mute[k], 0);
         c->solo[k] = toggle(solo[k], 0);
     }
@@ -73,6 +73,7 @@ void slot_mixer_run(slot_mixer *m, const slot_controls *c, int n_sources, const 
             sum += v;
         }
         for (int k = 0; k < SLOTS; k++)
-            out[k][i] = (1.0f - m->bypass) * m->gain[k] * part[k] + (k == 0 ? m->bypass * sum : 0.0f);
+            out[k][i] = (1.0f - m->bypass) * m->gain[k] * part[k] +
+                        (k == 0 ? m->bypass * sum : 0.0f);
     }
 }

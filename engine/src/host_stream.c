@@ -26,7 +26,7 @@ struct ps_host_stream {
     float *in; /* max_block: the chunk being processed, sanitized */
     /* resampling; down == NULL at equal rates */
     soxr_t down, up[PS_MAX_SOURCES];
-    size_t model_cap; /* model-rate samples per pass */
+    size_t model_cap; /* model-rate samples: the queue (see chain) and a pass's output */
     float *model_in, *model_out[PS_MAX_SOURCES];
     /* per source, the host-rate samples produced and not yet returned: fifo[k][head ..
      * head + level), less `debt` samples returned early as silence, to be dropped when
@@ -51,8 +51,8 @@ static size_t upsample(ps_host_stream *hs, int k, const float *x, size_t n)
     size_t made = 0;
     for (size_t i = 0; i < n; i++) {
         size_t odone = 0;
-        soxr_process(hs->up[k], x + i, 1, NULL, tail + made, hs->fifo_cap - hs->head - hs->level - made,
-                     &odone);
+        size_t room = hs->fifo_cap - hs->head - hs->level - made;
+        soxr_process(hs->up[k], x + i, 1, NULL, tail + made, room, &odone);
         made += odone;
     }
     return made;
