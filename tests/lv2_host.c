@@ -50,7 +50,7 @@ struct lv2_host {
     float control[MAX_PORTS];
     char symbols[MAX_PORTS][32];
     float *audio_in, *audio_out[LV2_HOST_OUTS];
-    int out_port[LV2_HOST_OUTS];
+    int in_port, out_port[LV2_HOST_OUTS];
     LV2_Atom_Sequence *atom_in, *atom_out;
     LV2_Atom_Forge forge;
     char pending_model[2048];
@@ -162,7 +162,7 @@ static void connect_ports(lv2_host *h)
         void *buf = &h->control[i];
         h->control[i] = defaults[i];
         if (lilv_port_is_a(h->plugin, port, audio)) {
-            if (is_input) buf = h->audio_in;
+            if (is_input) h->in_port = i, buf = h->audio_in;
             else h->out_port[outs] = i, buf = h->audio_out[outs++];
         } else if (lilv_port_is_a(h->plugin, port, atom)) {
             buf = is_input ? h->atom_in : h->atom_out;
@@ -222,7 +222,7 @@ void lv2_host_free(lv2_host *h)
         lilv_instance_free(h->instance);
     }
     lilv_world_free(h->world);
-    free(h->audio_in);
+    if (h->audio_in != h->audio_out[0]) free(h->audio_in);
     for (int k = 0; k < LV2_HOST_OUTS; k++) free(h->audio_out[k]);
     free(h->atom_in);
     free(h->atom_out);
@@ -288,11 +288,18 @@ void lv2_host_run(lv2_host *h, const float *in, int n, float *const *out)
                                  h->responses.data[i]);
     h->responses.n = 0;
     write_control(h);
-    memcpy(h->audio_in, in, sizeof(float) * (size_t)n);
+    memcpy(h->audio_in, in, sizeof(float) * (size_t)n); /* in place: slot 1's buffer */
     lilv_instance_run(h->instance, (uint32_t)n);
     for (int k = 0; k < LV2_HOST_OUTS; k++)
         memcpy(out[k], h->audio_out[k], sizeof(float) * (size_t)n);
     read_notify(h);
+}
+
+void lv2_host_in_place(lv2_host *h)
+{
+    free(h->audio_in);
+    h->audio_in = h->audio_out[0];
+    lilv_instance_connect_port(h->instance, (uint32_t)h->in_port, h->audio_in);
 }
 
 void lv2_host_restart(lv2_host *h)

@@ -27,6 +27,8 @@ float lv2_host_get(const lv2_host *h, const char *symbol);
 void lv2_host_set_model(lv2_host *h, const char *path);
 /* n <= max_block frames: in[0..n-1] to out[k][0..n-1]. */
 void lv2_host_run(lv2_host *h, const float *in, int n, float *const *out);
+/* Connects the input to slot 1's buffer (hosts may process in place). */
+void lv2_host_in_place(lv2_host *h);
 /* deactivate() then activate(), as a host does when it restarts processing. */
 void lv2_host_restart(lv2_host *h);
 /* Runs the queued worker jobs; returns how many failed. */
