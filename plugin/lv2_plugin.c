@@ -48,7 +48,7 @@ enum port {
 };
 
 typedef struct uris {
-    LV2_URID atom_path, atom_string, atom_urid, atom_object, atom_event_transfer;
+    LV2_URID atom_path, atom_string, atom_urid;
     LV2_URID patch_set, patch_get, patch_property, patch_value, model, slots;
     LV2_URID bufsz_max_block, atom_int;
 } uris;
@@ -91,9 +91,7 @@ static void map_uris(uris *u, LV2_URID_Map *map)
     u->atom_path = map->map(map->handle, LV2_ATOM__Path);
     u->atom_string = map->map(map->handle, LV2_ATOM__String);
     u->atom_urid = map->map(map->handle, LV2_ATOM__URID);
-    u->atom_object = map->map(map->handle, LV2_ATOM__Object);
     u->atom_int = map->map(map->handle, LV2_ATOM__Int);
-    u->atom_event_transfer = map->map(map->handle, LV2_ATOM__eventTransfer);
     u->patch_set = map->map(map->handle, LV2_PATCH__Set);
     u->patch_get = map->map(map->handle, LV2_PATCH__Get);
     u->patch_property = map->map(map->handle, LV2_PATCH__property);
