@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "audio_files.h"
 #include "cli_harness.h"
 #include "priorsep/model_file.h"
 #include "priorsep/wavenet.h"
@@ -86,13 +87,7 @@ static float *read_audio(const char *name, SF_INFO *info)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    memset(info, 0, sizeof *info);
-    SNDFILE *f = sf_open(path, SFM_READ, info);
-    ck_assert_msg(f != NULL, "%s: %s", path, sf_strerror(NULL));
-    float *x = malloc(sizeof(float) * (size_t)(info->frames * info->channels + 1));
-    ck_assert_int_eq(sf_readf_float(f, x, info->frames), info->frames);
-    sf_close(f);
-    return x;
+    return audio_file_read(path, info);
 }
 
 /* The outputs out/<stem>.a.wav and .b.wav: rate, channels, length and format as asked,

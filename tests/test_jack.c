@@ -22,6 +22,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "audio_files.h"
 #include "cli_harness.h"
 #include "priorsep/host_stream.h"
 
@@ -140,13 +141,9 @@ static const char *slurp(const char *name)
 
 static float *read_mono(const char *path, long *frames)
 {
-    SF_INFO info = {0};
-    SNDFILE *f = sf_open(path, SFM_READ, &info);
-    ck_assert_msg(f != NULL, "%s: %s", path, sf_strerror(NULL));
+    SF_INFO info;
+    float *x = audio_file_read(path, &info);
     ck_assert_int_eq(info.channels, 1);
-    float *x = malloc(sizeof(float) * (size_t)info.frames);
-    ck_assert_int_eq(sf_readf_float(f, x, info.frames), info.frames);
-    sf_close(f);
     *frames = (long)info.frames;
     return x;
 }
@@ -173,11 +170,7 @@ static double batch_error(char (*sources)[32], int n_sources, const float *mix, 
     memcpy(in + lead, mix, sizeof(float) * (size_t)mix_len);
     char path[512];
     snprintf(path, sizeof path, "%s/since-start.wav", dir);
-    SF_INFO info = {.samplerate = RATE, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
-    SNDFILE *f = sf_open(path, SFM_WRITE, &info);
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(sf_writef_float(f, in, len), len);
-    sf_close(f);
+    audio_file_write_mono(path, RATE, in, len);
     free(in);
     ck_assert_int_eq(run("separate --model %s --out batch --quiet since-start.wav", MODEL), 0);
     double worst = 0;

@@ -7,11 +7,11 @@
  * PRIORSEP is the command, PRIORSEP_SOURCE the source tree (for models/toy). */
 #include <check.h>
 #include <math.h>
-#include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "audio_files.h"
 #include "cli_harness.h"
 #include "lv2_host.h"
 
@@ -27,26 +27,6 @@ static const char *source_root(void)
     return s;
 }
 
-static float *read_audio(const char *path, SF_INFO *info)
-{
-    memset(info, 0, sizeof *info);
-    SNDFILE *f = sf_open(path, SFM_READ, info);
-    ck_assert_msg(f != NULL, "%s: %s", path, sf_strerror(NULL));
-    float *x = malloc(sizeof(float) * (size_t)(info->frames * info->channels));
-    ck_assert_int_eq(sf_readf_float(f, x, info->frames), info->frames);
-    sf_close(f);
-    return x;
-}
-
-static void write_audio(const char *path, int rate, const float *x, long n)
-{
-    SF_INFO info = {.samplerate = rate, .channels = 1, .format = SF_FORMAT_WAV | SF_FORMAT_FLOAT};
-    SNDFILE *f = sf_open(path, SFM_WRITE, &info);
-    ck_assert_ptr_nonnull(f);
-    ck_assert_int_eq(sf_writef_float(f, x, n), n);
-    sf_close(f);
-}
-
 /* The example mixture, its samples written in dir as mix.wav at `rate` (the same samples:
  * at another rate than the model's they are simply a different signal). */
 static float *example_mix(int rate, long *n)
@@ -54,10 +34,10 @@ static float *example_mix(int rate, long *n)
     char path[1024];
     snprintf(path, sizeof path, "%s/models/toy/example/00000/mix.wav", source_root());
     SF_INFO info;
-    float *x = read_audio(path, &info);
+    float *x = audio_file_read(path, &info);
     ck_assert_int_eq(info.channels, 1);
     snprintf(path, sizeof path, "%s/mix.wav", dir);
-    write_audio(path, rate, x, info.frames);
+    audio_file_write_mono(path, rate, x, info.frames);
     *n = info.frames;
     return x;
 }
@@ -70,7 +50,7 @@ static double worst_difference(const float *plugin, int channels, int latency, l
         char path[1024];
         snprintf(path, sizeof path, "%s/out/mix.%s.wav", dir, toy_sources[k]);
         SF_INFO info;
-        float *batch = read_audio(path, &info);
+        float *batch = audio_file_read(path, &info);
         ck_assert_int_eq(info.frames, n);
         for (long t = from; t + latency < n; t++) {
             double d = fabs(plugin[(t + latency) * channels + k] - WEIGHT * batch[t]);
@@ -133,7 +113,7 @@ static void lv2apply_matches_batch(int rate, int latency)
     char path[1024];
     snprintf(path, sizeof path, "%s/plugin.wav", dir);
     SF_INFO info;
-    float *plugin = read_audio(path, &info);
+    float *plugin = audio_file_read(path, &info);
     ck_assert_int_eq(info.channels, 4);
     ck_assert_int_eq(info.frames, n);
     /* At 48 kHz the two differ at the very start: the batch tool's up-resamplers start at
