@@ -12,43 +12,17 @@
 
 #include "audio_files.h"
 #include "cli_harness.h"
-#include "priorsep/model_file.h"
-#include "priorsep/wavenet.h"
+#include "two_source_model.h"
 
-#define RATE 14700
-#define LOOKAHEAD 5
+#define RATE TWO_SOURCE_RATE
 #define PI 3.14159265f
 
-/* A separator of sources "a" and "b" (weights 1/2) and their priors in folder `name` of
- * the test folder; the prior of b is written as source `b_source` (a mismatch unless
- * "b"). */
+/* The two-source model set in folder `name` of the test folder. */
 static void make_model(const char *name, const char *b_source)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    ck_assert_int_eq(mkdir(path, 0777), 0);
-    ps_wavenet_config cfg = {.stacks = 1, .layers = 3, .kernel = 2, .input_kernel = 2,
-                             .residual = 4, .skip = 4, .hidden = 4, .cond = 0,
-                             .head = PS_HEAD_GAUSSIAN, .mixtures = 2};
-    ps_model_info info = {.sample_rate = RATE, .n_sources = 2, .sources = {"a", "b"},
-                          .weights = {0.5f, 0.5f}, .lookahead = LOOKAHEAD};
-    const char *files[3] = {"separator", "a", "b"};
-    for (int i = 0; i < 3; i++) {
-        if (i == 1) {
-            cfg.head = PS_HEAD_MOL, cfg.cond = 1;
-            info = (ps_model_info){.sample_rate = RATE, .noise_levels = 10, .sigma_max = 1.0f,
-                                   .sigma_min = 0.01f};
-        }
-        snprintf(info.source, sizeof info.source, "%s", i == 2 ? b_source : files[i]);
-        if (i == 0) info.source[0] = '\0';
-        ps_error err;
-        ps_wavenet *net = ps_wavenet_create(&cfg, &err);
-        ck_assert_msg(net != NULL, "%s", err.msg);
-        ps_wavenet_init_random(net, 7 + (uint64_t)i);
-        snprintf(path, sizeof path, "%s/%s/%s.safetensors", dir, name, files[i]);
-        ck_assert_msg(ps_model_save(path, net, &info, &err) == 0, "%s", err.msg);
-        ps_wavenet_destroy(net);
-    }
+    two_source_model(path, b_source);
 }
 
 static void setup(void)

@@ -14,6 +14,7 @@
 #include "audio_files.h"
 #include "cli_harness.h"
 #include "lv2_host.h"
+#include "two_source_model.h"
 
 #define TOY_RATE 14700
 #define TOY_LOOKAHEAD 256
@@ -245,6 +246,35 @@ START_TEST(model_change_through_the_worker_and_state_round_trip)
 }
 END_TEST
 
+/* A model of two sources: slots 3 and 4 are silent, and the slots line says so. */
+START_TEST(unused_slots_are_silent_and_named_so)
+{
+    char model[1024];
+    snprintf(model, sizeof model, "%s/two", dir);
+    two_source_model(model, "b");
+    lv2_host *a = lv2_host_new(TOY_RATE, BLOCK);
+    long n = 4 * BLOCK;
+    float *x = malloc(sizeof(float) * (size_t)n), **out = outputs(n);
+    for (long t = 0; t < n; t++) x[t] = 0.5f * sinf(0.03f * (float)t);
+    float silence[BLOCK] = {0}, drop[BLOCK], *sink[4] = {drop, drop, drop, drop};
+    lv2_host_set_model(a, model);
+    lv2_host_run(a, silence, BLOCK, sink);
+    ck_assert_int_eq(lv2_host_work(a), 0);
+    run_all(a, x, n, out);
+    ck_assert_str_eq(lv2_host_slots(a), "1 a | 2 b | 3 (unused, silent) | 4 (unused, silent)");
+    double used = 0, unused = 0;
+    for (long t = 0; t < n; t++) {
+        used = fmax(used, fabs(out[0][t]) + fabs(out[1][t]));
+        unused = fmax(unused, fabs(out[2][t]) + fabs(out[3][t]));
+    }
+    ck_assert_double_gt(used, 0.0);
+    ck_assert_double_eq(unused, 0.0);
+    lv2_host_free(a);
+    free_outputs(out);
+    free(x);
+}
+END_TEST
+
 /* A model path that does not load: reported through the log, and the previous model
  * plays on exactly as if nothing had been asked. */
 static void refuses_model(const char *path, const char *why)
@@ -410,6 +440,7 @@ Suite *suite(void)
     tcase_add_test(tc, lv2apply_at_the_model_rate_matches_batch_separation);
     tcase_add_test(tc, lv2apply_at_48k_matches_batch_separation);
     tcase_add_test(tc, model_change_through_the_worker_and_state_round_trip);
+    tcase_add_test(tc, unused_slots_are_silent_and_named_so);
     tcase_add_test(tc, missing_model_keeps_the_previous_one);
     tcase_add_test(tc, corrupt_model_keeps_the_previous_one);
     tcase_add_test(tc, bad_input_and_absurd_controls_stay_finite);
