@@ -214,10 +214,26 @@ lv2_host *lv2_host_new(double rate, int max_block)
     return h;
 }
 
+/* What the worker and the plugin still have under way is finished, as a host does
+ * before it lets a plugin go: jobs run, their responses delivered (a swap then hands the
+ * old model back to the worker), until nothing is left, so that no model is lost. */
+static void finish_work(lv2_host *h)
+{
+    while (h->jobs.n || h->responses.n) {
+        lv2_host_work(h);
+        queue responses = h->responses;
+        h->responses.n = 0;
+        for (int i = 0; i < responses.n; i++)
+            h->worker->work_response(lilv_instance_get_handle(h->instance), responses.size[i],
+                                     responses.data[i]);
+    }
+}
+
 void lv2_host_free(lv2_host *h)
 {
     if (!h) return;
     if (h->instance) {
+        finish_work(h);
         lilv_instance_deactivate(h->instance);
         lilv_instance_free(h->instance);
     }

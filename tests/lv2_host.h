@@ -16,6 +16,7 @@ typedef struct lv2_host lv2_host;
 
 /* NULL (with a message on stderr) if the plugin cannot be found or instantiated. */
 lv2_host *lv2_host_new(double rate, int max_block);
+/* Finishes the worker's jobs and responses first, then frees the plugin and the host. */
 void lv2_host_free(lv2_host *h);
 
 /* A control port's value by symbol (inputs: set for the next runs; outputs: as the last
