@@ -349,6 +349,15 @@ static const LV2_Feature *feature(const LV2_Feature *const *features, const char
     return NULL;
 }
 
+/* Gives back a path the host's map_path made, as the host asks (free_path, or free). */
+static void free_host_path(const LV2_Feature *const *features, char *path)
+{
+    const LV2_Feature *f = feature(features, LV2_STATE__freePath);
+    LV2_State_Free_Path *free_path = f ? f->data : NULL;
+    if (free_path) free_path->free_path(free_path->handle, path);
+    else free(path);
+}
+
 static LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store,
                              LV2_State_Handle sh, uint32_t flags,
                              const LV2_Feature *const *features)
@@ -358,17 +367,12 @@ static LV2_State_Status save(LV2_Handle h, LV2_State_Store_Function store,
     if (!p->map) return LV2_STATE_ERR_NO_FEATURE;
     if (!p->model) return LV2_STATE_SUCCESS;
     const LV2_Feature *f = feature(features, LV2_STATE__mapPath);
-    const LV2_Feature *ff = feature(features, LV2_STATE__freePath);
     LV2_State_Map_Path *map_path = f ? f->data : NULL;
     char *path = map_path ? map_path->abstract_path(map_path->handle, p->model->path) : NULL;
     const char *value = path ? path : p->model->path;
     LV2_State_Status st = store(sh, p->u.model, value, strlen(value) + 1, p->u.atom_path,
                                 LV2_STATE_IS_POD | LV2_STATE_IS_PORTABLE);
-    if (path) {
-        LV2_State_Free_Path *free_path = ff ? ff->data : NULL;
-        if (free_path) free_path->free_path(free_path->handle, path);
-        else free(path);
-    }
+    if (path) free_host_path(features, path);
     return st;
 }
 
@@ -390,16 +394,11 @@ static LV2_State_Status restore(LV2_Handle h, LV2_State_Retrieve_Function retrie
         return LV2_STATE_ERR_BAD_TYPE;
     }
     const LV2_Feature *f = feature(features, LV2_STATE__mapPath);
-    const LV2_Feature *ff = feature(features, LV2_STATE__freePath);
     LV2_State_Map_Path *map_path = f ? f->data : NULL;
     char *path = map_path ? map_path->absolute_path(map_path->handle, value) : NULL;
     ps_error err;
     lv2_model *m = lv2_model_load(path ? path : value, p->rate, p->max_block, &err);
-    if (path) {
-        LV2_State_Free_Path *free_path = ff ? ff->data : NULL;
-        if (free_path) free_path->free_path(free_path->handle, path);
-        else free(path);
-    }
+    if (path) free_host_path(features, path);
     if (!m) {
         lv2_log_error(&p->log, "priorsep: the saved model: %s (the current one stays)\n",
                       err.msg);
