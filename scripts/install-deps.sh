@@ -4,9 +4,10 @@
 # Idempotent: apt-get skips what is already installed. Needs root (or sudo).
 set -eu
 PKGS="build-essential pkg-config meson ninja-build
-      libopenblas-dev libfftw3-dev libsndfile1-dev libsoxr-dev libjansson-dev
+      libopenblas-dev zlib1g-dev libfftw3-dev libsndfile1-dev libsoxr-dev libjansson-dev
       lv2-dev libjack-jackd2-dev check
       liblilv-dev lilv-utils sordi jalv lv2file jackd2
+      dataset-fashion-mnist
       clang libclang-rt-dev valgrind"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi

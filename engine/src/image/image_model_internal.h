@@ -1,0 +1,46 @@
+/* What every image model implements: one table of functions per kind. The dispatcher
+ * (image_model.c) owns the parameter and gradient block; a model sizes it in create and
+ * carves its tensors from it. */
+#ifndef PRIORSEP_IMAGE_MODEL_INTERNAL_H
+#define PRIORSEP_IMAGE_MODEL_INTERNAL_H
+#include "priorsep/image_model.h"
+
+typedef struct ps_image_ops ps_image_ops;
+
+struct ps_image_model {
+    const ps_image_ops *ops;
+    ps_image_config cfg;  /* defaults filled in by the model's create */
+    size_t n_params;
+    float *params, *grads; /* allocated by the dispatcher after create */
+    void *impl;            /* the model's own state and scratch */
+};
+
+struct ps_image_ops {
+    const char *kind;
+    int exact, autoregressive;
+    /* Fills the defaults into m->cfg, checks it, sets m->n_params and m->impl. Returns 0,
+     * or -1 with err filled. Must not touch m->params (not allocated yet). */
+    int (*create)(ps_image_model *m, ps_error *err);
+    /* Called once m->params and m->grads exist: point the model's tensors into them. */
+    void (*bind)(ps_image_model *m);
+    void (*destroy)(ps_image_model *m);
+    void (*init)(ps_image_model *m, ps_rng *rng);
+    double (*loss)(ps_image_model *m, const uint8_t *x, int n, float scale, int backward,
+                   ps_rng *rng);
+    void (*after_step)(ps_image_model *m);  /* may be NULL */
+    void (*nll)(ps_image_model *m, const uint8_t *x, int n, double *out, ps_rng *rng);
+    void (*order)(const ps_image_model *m, int *order);             /* NULL unless AR */
+    void (*conditionals)(ps_image_model *m, const uint8_t *x, float *out); /* NULL unless AR */
+    void (*set_mask)(ps_image_model *m, int k);                    /* may be NULL */
+    void (*sample)(ps_image_model *m, uint8_t *out, int n, ps_rng *rng);
+};
+
+/* One per model file. */
+extern const ps_image_ops ps_pixelcnn_ops, ps_gated_pixelcnn_ops, ps_row_lstm_ops,
+    ps_diagonal_bilstm_ops, ps_made_ops, ps_ride_ops, ps_vrae_ops, ps_vqvae_ops,
+    ps_ladder_vae_ops;
+
+/* Raster order 0, 1, ..., n-1: the order of every model except MADE. */
+void ps_image_raster_order(const ps_image_model *m, int *order);
+
+#endif

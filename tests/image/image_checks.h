@@ -1,0 +1,36 @@
+/* The checks every image model passes (design section 9), shared by the model tests.
+ * Each returns a measured figure; the test asserts on it, so a failure prints what was
+ * measured. */
+#ifndef PRIORSEP_IMAGE_CHECKS_H
+#define PRIORSEP_IMAGE_CHECKS_H
+#include <stdint.h>
+
+#include "priorsep/image_data.h"
+#include "priorsep/image_model.h"
+
+/* Autoregressive property, by perturbation over all pairs: for a random image x and
+ * every pixel j, changes x_j to every other level and recomputes the conditionals. The
+ * conditionals of every pixel at or before j in the model's order must be bit-identical.
+ * Returns the number of (i, j) pairs that changed (0 for a correct model); also checks
+ * that some later pixel's conditionals do change for some j (*later_changed != 0), so a
+ * model that ignores its input cannot pass by accident. */
+long image_check_autoregressive(ps_image_model *m, uint64_t seed, long *later_changed);
+
+/* Sum over all levels^(height*width) images of exp(-nll(x)) (so 1 for a normalized
+ * model). Only for tiny binary images (at most 2^20 of them). */
+double image_check_normalization(ps_image_model *m);
+
+/* Finite differences of the whole model's loss on n images: for `probes` parameters
+ * picked at random (seeded), the central difference with step h (in double precision of
+ * the loss) against the analytic gradient. Returns the largest relative error
+ * |g - fd| / max(|g| + |fd|, floor) over the probes; the loss is re-evaluated with the
+ * same rng seed every time, so stochastic losses are differentiated at fixed noise. */
+double image_check_gradients(ps_image_model *m, const uint8_t *x, int n, int probes,
+                             double h, double floor, uint64_t seed);
+
+/* A small seeded Fashion-MNIST set for training tests: the first `count` images of
+ * split ("train" / "test"), downsampled by `factor` and binarized (seed 1). Returns 0 or
+ * -1 (the package is missing: the caller skips). */
+int image_small_fashion(const char *split, int count, int factor, ps_image_set *out);
+
+#endif
