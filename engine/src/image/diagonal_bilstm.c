@@ -56,8 +56,8 @@ static void direction_forward(float *act, const float *x, int dir, int H, int W,
         int i0, i1;
         valid_rows(j, H, W, &i0, &i1);
         float *zc = a.z + j * col * G;
-        const float *hp = a.h + (j - 1) * col * hid;
         if (j > 0) {
+            const float *hp = a.h + (j - 1) * col * hid;
             /* same row (the position to the left); the row above, from one row earlier
              * so that the first valid row gets its upper neighbour */
             int above = i0 > 0 ? i0 - 1 : 0;
