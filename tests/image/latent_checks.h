@@ -12,7 +12,8 @@
  * (config field `ensemble`). */
 ps_image_model *latent_with_samples(ps_image_model *m, int k);
 
-/* On a tiny binary model (2x2: all 16 images), asserts (Check) that
+/* Makes a 2x2 binary model of kind and config (ensemble: 1), trains it briefly on
+ * three noisy patterns, and asserts (Check) that
  *   - the estimated p(x), from the bound with 16 x 1024 samples, sums to 1 over all images;
  *   - the ELBO (the loss, mean over seeds) is at or above the precise -log p(x) for
  *     every image, and above it in total;
@@ -20,6 +21,6 @@ ps_image_model *latent_with_samples(ps_image_model *m, int k);
  *     towards it as k grows;
  *   - 20,000 samples have the estimated frequencies (chi-square).
  * Prints what it measured. */
-void latent_expect_bound(ps_image_model *m);
+void latent_expect_bound(const char *kind, const ps_image_config *config);
 
 #endif

@@ -6,6 +6,7 @@
 
 static const ps_image_ops *const kinds[] = {
     &ps_vrae_ops,
+    &ps_ladder_vae_ops,
     0 /* IMAGE_KINDS */
 };
 
