@@ -31,9 +31,9 @@
 enum { ENC_WX, ENC_WH, ENC_B, HEAD_W, HEAD_B, INIT_W, INIT_B, DEC_WX, DEC_WH, DEC_B, OUT_W,
        OUT_B, TENSORS };
 
-/* Sequences scored in one pass of ps_image_model_nll: bounds the scratch to what 256
- * training images need. */
-enum { NLL_SEQUENCES = 256 };
+/* Sequences per pass of scoring and sampling: bounds the scratch (about 0.5 MB a
+ * sequence at 28x28 with 256 LSTM units). */
+enum { NLL_SEQUENCES = 128 };
 
 typedef struct vrae {
     int R, W, H, Z, k; /* rows, row width, LSTM units, latent dimensions, importance samples */
@@ -69,15 +69,37 @@ static void set_sizes(vrae *v)
     memcpy(v->size, s, sizeof s);
 }
 
+/* every scratch array, for allocation and release: pointer and floats per sequence */
+typedef struct scratch_entry {
+    float **f;
+    size_t per_sequence;
+} scratch_entry;
+
+enum { SCRATCH_ARRAYS = 25 };
+
+static void scratch_list(vrae *v, scratch_entry *s)
+{
+    size_t R = v->R, W = v->W, H = v->H, Z = v->Z;
+    scratch_entry list[SCRATCH_ARRAYS] = {
+        {&v->x_enc, (R + 1) * W}, {&v->x_dec, (R + 1) * W}, {&v->enc_z, R * 4 * H},
+        {&v->enc_c, R * H},       {&v->enc_h, R * H},       {&v->head, 2 * Z},
+        {&v->eps, Z},             {&v->z, Z},               {&v->init, 2 * H},
+        {&v->h0, H},              {&v->c0, H},              {&v->dec_z, R * 4 * H},
+        {&v->dec_c, R * H},       {&v->dec_h, R * H},       {&v->logits, R * W},
+        {&v->d_logits, R * W},    {&v->d_z4, R * 4 * H},    {&v->d_h, R * H},
+        {&v->d_c[0], H},          {&v->d_c[1], H},          {&v->d_h0, H},
+        {&v->d_c0, H},            {&v->d_init, 2 * H},      {&v->d_lat, Z},
+        {&v->d_head, 2 * Z}};
+    memcpy(s, list, sizeof list);
+}
+
 static void free_scratch(vrae *v)
 {
-    float **f[] = {&v->x_enc, &v->x_dec, &v->enc_z, &v->enc_c, &v->enc_h, &v->head, &v->eps,
-                   &v->z, &v->init, &v->h0, &v->c0, &v->dec_z, &v->dec_c, &v->dec_h, &v->logits,
-                   &v->d_logits, &v->d_z4, &v->d_h, &v->d_c[0], &v->d_c[1], &v->d_h0, &v->d_c0, &v->d_init,
-                   &v->d_lat, &v->d_head};
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-        free(*f[i]);
-        *f[i] = NULL;
+    scratch_entry s[SCRATCH_ARRAYS];
+    scratch_list(v, s);
+    for (int i = 0; i < SCRATCH_ARRAYS; i++) {
+        free(*s[i].f);
+        *s[i].f = NULL;
     }
     free(v->log_w);
     free(v->rows);
@@ -92,23 +114,14 @@ static void reserve(vrae *v, int n)
 {
     if (n <= v->cap) return;
     free_scratch(v);
-    size_t N = n, R = v->R, W = v->W, H = v->H, Z = v->Z;
-    struct { float **f; size_t n; } a[] = {
-        {&v->x_enc, (R + 1) * N * W}, {&v->x_dec, (R + 1) * N * W}, {&v->enc_z, R * N * 4 * H},
-        {&v->enc_c, R * N * H},       {&v->enc_h, R * N * H},       {&v->head, N * 2 * Z},
-        {&v->eps, N * Z},             {&v->z, N * Z},               {&v->init, N * 2 * H},
-        {&v->h0, N * H},              {&v->c0, N * H},              {&v->dec_z, R * N * 4 * H},   {&v->dec_c, R * N * H},
-        {&v->dec_h, R * N * H},       {&v->logits, R * N * W},      {&v->d_logits, R * N * W},
-        {&v->d_z4, R * N * 4 * H},
-        {&v->d_h, R * N * H},         {&v->d_c[0], N * H},          {&v->d_c[1], N * H},
-        {&v->d_h0, N * H},            {&v->d_c0, N * H},            {&v->d_init, N * 2 * H},      {&v->d_lat, N * Z},
-        {&v->d_head, N * 2 * Z}};
-    for (size_t i = 0; i < sizeof a / sizeof a[0]; i++) {
-        *a[i].f = calloc(a[i].n, sizeof(float));
-        if (!*a[i].f) abort();
+    scratch_entry s[SCRATCH_ARRAYS];
+    scratch_list(v, s);
+    for (int i = 0; i < SCRATCH_ARRAYS; i++) {
+        *s[i].f = calloc((size_t)n * s[i].per_sequence, sizeof(float));
+        if (!*s[i].f) abort();
     }
-    v->log_w = calloc(N, sizeof(double));
-    v->rows = calloc(N * W, 1);
+    v->log_w = calloc(n, sizeof(double));
+    v->rows = calloc((size_t)n * v->W, 1);
     if (!v->log_w || !v->rows) abort();
     v->cap = n;
 }
