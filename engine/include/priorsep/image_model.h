@@ -24,7 +24,8 @@ typedef struct ps_image_config {
     int layers;     /* depth */
     int latent;     /* latent units (VAEs) */
     int components; /* mixture components, MCGSM experts, or VQ codebook size */
-    int ensemble;   /* MADE: masks scored at evaluation; RIDE: flips (1, 2 or 4) */
+    int ensemble;   /* MADE: masks scored at evaluation; RIDE: flips (1, 2 or 4);
+                     * VAEs: importance samples of the bound ps_image_model_nll gives */
 } ps_image_config;
 
 /* The kinds, for usage messages: "pixelcnn gated-pixelcnn row-lstm ..." */

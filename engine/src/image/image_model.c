@@ -7,6 +7,8 @@
 static const ps_image_ops *const kinds[] = {
     &ps_row_lstm_ops,
     &ps_diagonal_bilstm_ops,
+    &ps_vrae_ops,
+    &ps_ladder_vae_ops,
     0 /* IMAGE_KINDS */
 };
 

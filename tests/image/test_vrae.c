@@ -1,0 +1,95 @@
+/* VRAE: gradients of the whole loss at fixed noise; the bound against a precise estimate
+ * of -log p(x) on 2x2 images (ELBO above it, the importance-weighted bound closing in as
+ * k grows, the estimated p(x) summing to 1 over all 16 images, samples matching it); a
+ * short training run below the independent-pixel baseline. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "image_checks.h"
+#include "latent_checks.h"
+#include "priorsep/image_train.h"
+#include "test_util.h"
+
+static ps_image_model *make(int height, int width, int hidden, int latent, int samples)
+{
+    ps_image_config c = {.height = height, .width = width, .levels = 2, .hidden = hidden,
+                         .latent = latent, .ensemble = samples};
+    ps_error err;
+    ps_image_model *m = ps_image_model_create("vrae", &c, &err);
+    ck_assert_msg(m != NULL, "%s", err.msg);
+    ps_image_model_init(m, 1);
+    return m;
+}
+
+START_TEST(gradients_match_finite_differences)
+{
+    ps_image_model *m = make(3, 4, 5, 3, 1);
+    uint8_t x[3 * 12];
+    ps_rng rng;
+    ps_rng_seed(&rng, 3);
+    for (int i = 0; i < 3 * 12; i++) x[i] = ps_rng_u64(&rng) & 1;
+    /* h = 1e-2: the float forward puts ~1e-6 relative noise on a loss of ~25 nats, ~1e-3
+     * absolute after dividing by 2h, which the floor of 0.1 turns into 1e-2 at worst;
+     * truncation O(h^2) is ~1e-4 relative. 2e-2 allows both. */
+    double worst = image_check_gradients(m, x, 3, 300, 1e-2, 0.1, 7);
+    printf("vrae: gradient worst relative error %g\n", worst);
+    ck_assert_msg(worst < 2e-2, "worst relative error %g", worst);
+    ps_image_model_destroy(m);
+}
+END_TEST
+
+/* latent 1: the true posterior is one-dimensional and q's Gaussian can still miss its
+ * shape, which the ELBO gap must show */
+START_TEST(bound_against_precise_likelihood)
+{
+    ps_image_config c = {.height = 2, .width = 2, .levels = 2, .hidden = 8, .latent = 1, .ensemble = 1};
+    latent_expect_bound("vrae", &c);
+}
+END_TEST
+
+START_TEST(training_beats_independent_pixels)
+{
+    ps_image_set train, test;
+    ck_assert_int_eq(image_small_fashion("train", 2000, 4, &train), 0);
+    ck_assert_int_eq(image_small_fashion("test", 500, 4, &test), 0);
+    ps_image_model *m = make(train.height, train.width, 64, 16, 16);
+    ps_image_train_opts o = ps_image_train_defaults();
+    o.steps = 500;
+    o.lr = 3e-3f;
+    ps_error err;
+    ck_assert_msg(ps_image_train(m, &train, &o, &err) == 0, "%s", err.msg);
+    double bound = ps_image_eval(m, &test, 0, 1), baseline = ps_image_independent_nll(&train, &test);
+    printf("vrae: test bound (k = 16) %.3f nats, independent pixels %.3f\n", bound, baseline);
+    ck_assert_msg(bound < baseline, "bound %g, baseline %g", bound, baseline);
+    uint8_t samples[16 * 49];
+    ps_rng rng;
+    ps_rng_seed(&rng, 2);
+    ps_image_model_sample(m, samples, 16, &rng);
+    for (int i = 0; i < 16 * 49; i++) ck_assert_uint_le(samples[i], 1);
+    ps_image_model_destroy(m);
+    ps_image_set_free(&train);
+    ps_image_set_free(&test);
+}
+END_TEST
+
+const char *suite_skip_reason(void)
+{
+    ps_image_set s;
+    if (image_small_fashion("test", 1, 4, &s) != 0) return "Fashion-MNIST is not installed";
+    ps_image_set_free(&s);
+    return NULL;
+}
+
+Suite *suite(void)
+{
+    Suite *s = suite_create("image");
+    TCase *tc = tcase_create("vrae");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, gradients_match_finite_differences);
+    tcase_add_test(tc, bound_against_precise_likelihood);
+    tcase_add_test(tc, training_beats_independent_pixels);
+    suite_add_tcase(s, tc);
+    return s;
+}
