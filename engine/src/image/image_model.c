@@ -9,6 +9,7 @@ static const ps_image_ops *const kinds[] = {
     &ps_diagonal_bilstm_ops,
     &ps_vrae_ops,
     &ps_ladder_vae_ops,
+    &ps_vqvae_ops,
     0 /* IMAGE_KINDS */
 };
 
