@@ -22,7 +22,7 @@
  * draws a mask per sample, uniformly, then the pixels in that mask's order: an exact
  * sample of the same mixture.
  *
- * Config: hidden (default 500), layers (default 2), ensemble (default 8). Binary images
+ * Config: hidden (default 500), layers (default 2), ensemble (default 4). Binary images
  * only: 8-bit MADE would need 256 logits per pixel (a D x 256 D output matrix), which
  * this model does not provide. */
 #include <math.h>
@@ -52,7 +52,8 @@ typedef struct made {
     float *x;           /* CHUNK x D inputs */
     float **h;          /* per hidden layer CHUNK x H; then logits CHUNK x D */
     float *dh, *dpre, *dlogits;
-    int *rank;          /* D: position of each pixel in the built mask's order */
+    int *pixel_degree;  /* D: rank + 1 of each pixel in the built mask's order */
+    int *logit_degree;  /* D: rank of each pixel (see use_mask) */
 } made;
 
 static int out_layer(const made *s) { return s->L; }
@@ -69,7 +70,8 @@ static void made_destroy(ps_image_model *m)
     for (int j = 0; j <= s->L && s->h; j++) free(s->h[j]);
     free(s->cin), free(s->cout), free(s->w), free(s->b), free(s->dw), free(s->db);
     free(s->order), free(s->degree), free(s->mask), free(s->wm), free(s->scratch);
-    free(s->x), free(s->h), free(s->dh), free(s->dpre), free(s->dlogits), free(s->rank);
+    free(s->x), free(s->h), free(s->dh), free(s->dpre), free(s->dlogits);
+    free(s->pixel_degree), free(s->logit_degree);
     free(s);
 }
 
@@ -81,7 +83,7 @@ static int made_create(ps_image_model *m, ps_error *err)
                             "(8-bit MADE would need 256 logits per pixel)", c->levels);
     if (!c->hidden) c->hidden = 500;
     if (!c->layers) c->layers = 2;
-    if (!c->ensemble) c->ensemble = 8;
+    if (!c->ensemble) c->ensemble = 4;
     int D = c->height * c->width;
     if (D < 2) return ps_error_set(err, "made: needs at least 2 pixels, not %d", D);
     if (c->hidden < 1 || c->layers < 1 || c->ensemble < 1 || c->hidden > 1 << 16 ||
@@ -122,11 +124,12 @@ static int made_create(ps_image_model *m, ps_error *err)
     s->dh = malloc((size_t)CHUNK * s->H * sizeof(float));
     s->dpre = malloc((size_t)CHUNK * s->H * sizeof(float));
     s->dlogits = malloc((size_t)CHUNK * D * sizeof(float));
-    s->rank = malloc(D * sizeof(int));
+    s->pixel_degree = malloc(D * sizeof(int));
+    s->logit_degree = malloc(D * sizeof(int));
     s->order = malloc((size_t)s->M * D * sizeof(int));
     s->degree = malloc((size_t)s->M * s->L * s->H * sizeof(int));
-    if (!s->scratch || !s->x || !s->dh || !s->dpre || !s->dlogits || !s->rank || !s->order ||
-        !s->degree)
+    if (!s->scratch || !s->x || !s->dh || !s->dpre || !s->dlogits || !s->pixel_degree ||
+        !s->logit_degree || !s->order || !s->degree)
         goto oom;
     return 0;
 oom:
@@ -189,26 +192,29 @@ static void made_init(ps_image_model *m, ps_rng *rng)
     s->built = -1;
 }
 
-/* Degree of input unit i of layer j, and whether it may reach output unit o. */
-static int allowed(const made *s, int k, int j, int i, int o)
-{
-    const int *deg = s->degree + (size_t)k * s->L * s->H;
-    int in_deg = j == 0 || j == direct_layer(s) ? s->rank[i] + 1 : deg[(size_t)(j - 1) * s->H + i];
-    if (j < s->L) return deg[(size_t)j * s->H + o] >= in_deg;
-    return s->rank[o] + 1 > in_deg; /* logits: strictly later pixels only */
-}
-
 /* Makes mask k current for the passes that follow: its 0/1 matrices (rebuilt only when
- * k changes) and the masked weights (always, since the parameters may have moved). */
+ * k changes) and the masked weights (always, since the parameters may have moved).
+ * Every layer follows one rule, M[i][o] = (out degree o >= in degree i), once a logit's
+ * degree is taken as its pixel's rank: a unit of degree d then reaches logit p iff
+ * d <= rank(p), i.e. d < rank(p) + 1, pixel p's own degree (strictly earlier pixels). */
 static void use_mask(made *s, int k)
 {
     if (s->built != k) {
         const int *order = s->order + (size_t)k * s->D;
-        for (int r = 0; r < s->D; r++) s->rank[order[r]] = r;
-        for (int j = 0; j < s->n_layers; j++)
-            for (int i = 0; i < s->cin[j]; i++)
-                for (int o = 0; o < s->cout[j]; o++)
-                    s->mask[j][(size_t)i * s->cout[j] + o] = (float)allowed(s, k, j, i, o);
+        const int *hidden = s->degree + (size_t)k * s->L * s->H;
+        for (int r = 0; r < s->D; r++) {
+            s->pixel_degree[order[r]] = r + 1;
+            s->logit_degree[order[r]] = r;
+        }
+        for (int j = 0; j < s->n_layers; j++) {
+            const int *in = j == 0 || j == direct_layer(s) ? s->pixel_degree
+                                                           : hidden + (size_t)(j - 1) * s->H;
+            const int *out = j < s->L ? hidden + (size_t)j * s->H : s->logit_degree;
+            for (int i = 0; i < s->cin[j]; i++) {
+                float *row = s->mask[j] + (size_t)i * s->cout[j];
+                for (int o = 0; o < s->cout[j]; o++) row[o] = out[o] >= in[i] ? 1.0f : 0.0f;
+            }
+        }
         s->built = k;
     }
     for (int j = 0; j < s->n_layers; j++)
@@ -341,6 +347,7 @@ static void made_conditionals(ps_image_model *m, const uint8_t *x, float *out)
     }
 }
 
+/* k is taken modulo the ensemble size, so every k names a mask. */
 static void made_set_mask(ps_image_model *m, int k)
 {
     made *s = m->impl;
