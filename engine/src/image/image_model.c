@@ -10,6 +10,7 @@ static const ps_image_ops *const kinds[] = {
     &ps_vrae_ops,
     &ps_ladder_vae_ops,
     &ps_vqvae_ops,
+    &ps_made_ops,
     0 /* IMAGE_KINDS */
 };
 
