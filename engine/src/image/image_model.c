@@ -5,6 +5,8 @@
 #include <string.h>
 
 static const ps_image_ops *const kinds[] = {
+    &ps_pixelcnn_ops,
+    &ps_gated_pixelcnn_ops,
     0 /* IMAGE_KINDS */
 };
 
