@@ -11,6 +11,8 @@ static const ps_image_ops *const kinds[] = {
     &ps_ladder_vae_ops,
     &ps_vqvae_ops,
     &ps_made_ops,
+    &ps_pixelcnn_ops,
+    &ps_gated_pixelcnn_ops,
     0 /* IMAGE_KINDS */
 };
 
