@@ -5,6 +5,7 @@
 #include <string.h>
 
 static const ps_image_ops *const kinds[] = {
+    &ps_ride_ops,
     0 /* IMAGE_KINDS */
 };
 

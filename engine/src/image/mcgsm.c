@@ -1,0 +1,192 @@
+/* Factorized MCGSM: gates, Gaussian and Bernoulli experts, gradient, sampling. See
+ * priorsep/mcgsm.h. */
+#include "priorsep/mcgsm.h"
+
+#include <math.h>
+
+#include "priorsep/gemm.h"
+
+size_t mcgsm_param_count(const mcgsm_dims *d)
+{
+    int N = d->hidden, C = d->components, S = d->scales, F = d->features;
+    size_t n = (size_t)2 * C * S + (size_t)C * F + (size_t)N * F + (size_t)N * C;
+    return n + (d->expert == MCGSM_BERNOULLI ? (size_t)C * S : 0);
+}
+
+void mcgsm_bind(const mcgsm_dims *d, float *block, mcgsm_params *p)
+{
+    int N = d->hidden, C = d->components, S = d->scales, F = d->features;
+    p->eta = block;
+    p->alpha = p->eta + C * S;
+    p->beta = p->alpha + C * S;
+    p->features = p->beta + C * F;
+    p->weights = p->features + N * F;
+    p->bias = d->expert == MCGSM_BERNOULLI ? p->weights + N * C : NULL;
+}
+
+size_t mcgsm_scratch_bytes(const mcgsm_dims *d, int R)
+{
+    return (size_t)R * (sizeof(double) * d->components * d->scales +
+                        sizeof(float) * (d->features + d->components));
+}
+
+void mcgsm_state_bind(const mcgsm_dims *d, int R, void *scratch, mcgsm_state *st)
+{
+    st->log_gate = scratch;
+    st->proj = (float *)(st->log_gate + (size_t)R * d->components * d->scales);
+    st->mean = st->proj + (size_t)R * d->features;
+}
+
+/* q_c = sum_f beta_cf^2 proj_f^2: the squared norm the gate of component c penalizes. */
+static double gate_energy(const mcgsm_dims *d, const mcgsm_params *p, const float *proj, int c)
+{
+    double q = 0.0;
+    for (int f = 0; f < d->features; f++) {
+        double bp = (double)p->beta[c * d->features + f] * proj[f];
+        q += bp * bp;
+    }
+    return q;
+}
+
+void mcgsm_gates_forward(const mcgsm_dims *d, const mcgsm_params *p, const float *h, int R,
+                         mcgsm_state *st)
+{
+    int N = d->hidden, C = d->components, S = d->scales, F = d->features, CS = C * S;
+    ps_gemm(R, F, N, h, N, p->features, F, NULL, 0.0f, st->proj, F);
+    ps_gemm(R, C, N, h, N, p->weights, C, NULL, 0.0f, st->mean, C);
+    for (int r = 0; r < R; r++) {
+        double *lg = st->log_gate + (size_t)r * CS;
+        double top = -INFINITY;
+        for (int c = 0; c < C; c++) {
+            double q = gate_energy(d, p, st->proj + (size_t)r * F, c);
+            for (int s = 0; s < S; s++) {
+                int k = c * S + s;
+                lg[k] = p->eta[k] - 0.5 * exp(p->alpha[k]) * q;
+                if (lg[k] > top) top = lg[k];
+            }
+        }
+        double sum = 0.0;
+        for (int k = 0; k < CS; k++) sum += exp(lg[k] - top);
+        double norm = top + log(sum);
+        for (int k = 0; k < CS; k++) lg[k] -= norm;
+    }
+}
+
+static const double HALF_LOG_2PI = 0.91893853320467274178;
+
+static double softplus(double t) { return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)); }
+
+/* log p(x | h, c, s) for row r, expert k = c*S + s. */
+static double expert_loglik(const mcgsm_dims *d, const mcgsm_params *p, double mean, int k,
+                            double x)
+{
+    if (d->expert == MCGSM_BERNOULLI) {
+        double t = mean + p->bias[k];
+        return x * t - softplus(t);
+    }
+    double e = x - mean;
+    return 0.5 * p->alpha[k] - HALF_LOG_2PI - 0.5 * exp(p->alpha[k]) * e * e;
+}
+
+/* joint[k] = log p(c, s | h) + log p(x | h, c, s); returns their logsumexp. */
+static double row_joint(const mcgsm_dims *d, const mcgsm_params *p, const mcgsm_state *st,
+                        int r, double x, double *joint)
+{
+    int C = d->components, S = d->scales;
+    const double *lg = st->log_gate + (size_t)r * C * S;
+    double top = -INFINITY;
+    for (int c = 0; c < C; c++)
+        for (int s = 0; s < S; s++) {
+            int k = c * S + s;
+            joint[k] = lg[k] + expert_loglik(d, p, st->mean[(size_t)r * C + c], k, x);
+            if (joint[k] > top) top = joint[k];
+        }
+    double sum = 0.0;
+    for (int k = 0; k < C * S; k++) sum += exp(joint[k] - top);
+    return top + log(sum);
+}
+
+/* Mixtures of at most this many experts (a bound on the stack buffer per row). */
+enum { MCGSM_MAX_EXPERTS = 1024 };
+
+void mcgsm_loglik_forward(const mcgsm_dims *d, const mcgsm_params *p, const mcgsm_state *st,
+                          const float *x, int R, double *logp)
+{
+    double joint[MCGSM_MAX_EXPERTS];
+    for (int r = 0; r < R; r++) logp[r] = row_joint(d, p, st, r, x[r], joint);
+}
+
+void mcgsm_loglik_backward(const mcgsm_dims *d, const mcgsm_params *p, const mcgsm_state *st,
+                           const float *h, const float *x, int R, const float *d_logp,
+                           const mcgsm_params *g, float *d_h, float *d_proj, float *d_mean)
+{
+    int N = d->hidden, C = d->components, S = d->scales, F = d->features;
+    double joint[MCGSM_MAX_EXPERTS];
+    for (int r = 0; r < R; r++) {
+        const float *proj = st->proj + (size_t)r * F;
+        const double *lg = st->log_gate + (size_t)r * C * S;
+        float *dp = d_proj + (size_t)r * F, *dm = d_mean + (size_t)r * C;
+        for (int f = 0; f < F; f++) dp[f] = 0.0f;
+        double xr = x[r], w = d_logp[r];
+        double logp = row_joint(d, p, st, r, xr, joint);
+        for (int c = 0; c < C; c++) {
+            double mean = st->mean[(size_t)r * C + c], q = gate_energy(d, p, proj, c);
+            double d_q = 0.0, d_m = 0.0;
+            for (int s = 0; s < S; s++) {
+                int k = c * S + s;
+                double post = exp(joint[k] - logp), prior = exp(lg[k]);
+                double d_gate = w * (post - prior); /* through the gate's softmax */
+                double d_expert = w * post;
+                double scale = exp(p->alpha[k]);
+                g->eta[k] += (float)d_gate;
+                g->alpha[k] += (float)(-0.5 * scale * q * d_gate);
+                d_q += -0.5 * scale * d_gate;
+                if (d->expert == MCGSM_BERNOULLI) {
+                    double t = mean + p->bias[k];
+                    double dt = d_expert * (xr - 1.0 / (1.0 + exp(-t)));
+                    g->bias[k] += (float)dt;
+                    d_m += dt;
+                } else {
+                    double e = xr - mean;
+                    g->alpha[k] += (float)(d_expert * (0.5 - 0.5 * scale * e * e));
+                    d_m += d_expert * scale * e;
+                }
+            }
+            dm[c] = (float)d_m;
+            for (int f = 0; f < F; f++) {
+                double b = p->beta[c * F + f], pf = proj[f];
+                g->beta[c * F + f] += (float)(d_q * 2.0 * b * pf * pf);
+                dp[f] += (float)(d_q * 2.0 * b * b * pf);
+            }
+        }
+    }
+    ps_gemm_tn(N, F, R, h, N, d_proj, F, 1.0f, g->features, F);
+    ps_gemm_tn(N, C, R, h, N, d_mean, C, 1.0f, g->weights, C);
+    ps_gemm_nt(R, N, F, d_proj, F, p->features, F, 1.0f, d_h, N);
+    ps_gemm_nt(R, N, C, d_mean, C, p->weights, C, 1.0f, d_h, N);
+}
+
+void mcgsm_sample(const mcgsm_dims *d, const mcgsm_params *p, const mcgsm_state *st, int R,
+                  ps_rng *rng, float *x)
+{
+    int C = d->components, S = d->scales;
+    for (int r = 0; r < R; r++) {
+        const double *lg = st->log_gate + (size_t)r * C * S;
+        double u = ps_rng_uniform(rng), acc = 0.0;
+        int k = C * S - 1; /* rounding leaves the last expert whatever mass is left */
+        for (int j = 0; j < C * S; j++) {
+            acc += exp(lg[j]);
+            if (u < acc) {
+                k = j;
+                break;
+            }
+        }
+        double mean = st->mean[(size_t)r * C + k / S];
+        if (d->expert == MCGSM_BERNOULLI) {
+            double p1 = 1.0 / (1.0 + exp(-(mean + p->bias[k])));
+            x[r] = ps_rng_uniform(rng) < p1 ? 1.0f : 0.0f;
+        } else {
+            x[r] = (float)(mean + exp(-0.5 * p->alpha[k]) * ps_rng_normal(rng));
+        }
+    }
+}
