@@ -9,16 +9,22 @@
 #include "priorsep/gemm.h"
 #include "priorsep/image_train.h"
 
-static ps_image_model *make(int size, int hidden, int layers, int ensemble, uint64_t seed)
+static ps_image_model *make_levels(int size, int levels, int hidden, int layers, int ensemble,
+                                   uint64_t seed)
 {
     ps_gemm_init();
-    ps_image_config cfg = {.height = size, .width = size, .levels = 2, .hidden = hidden,
+    ps_image_config cfg = {.height = size, .width = size, .levels = levels, .hidden = hidden,
                            .layers = layers, .components = 3, .ensemble = ensemble};
     ps_error err;
     ps_image_model *m = ps_image_model_create("ride", &cfg, &err);
     ck_assert_msg(m != NULL, "%s", err.msg);
     ps_image_model_init(m, seed);
     return m;
+}
+
+static ps_image_model *make(int size, int hidden, int layers, int ensemble, uint64_t seed)
+{
+    return make_levels(size, 2, hidden, layers, ensemble, seed);
 }
 
 START_TEST(autoregressive)
@@ -29,6 +35,40 @@ START_TEST(autoregressive)
     long violations = image_check_autoregressive(m, 2, &later);
     ck_assert_int_eq(violations, 0);
     ck_assert_int_gt(later, 0);
+    ps_image_model_destroy(m);
+    /* 8-bit: the binned Gaussian experts. */
+    m = make_levels(4, 256, 6, 1, 1, 3);
+    violations = image_check_autoregressive(m, 4, &later);
+    ck_assert_int_eq(violations, 0);
+    ck_assert_int_gt(later, 0);
+    ps_image_model_destroy(m);
+}
+END_TEST
+
+START_TEST(eight_bit_conditionals_and_samples)
+{
+    /* Each 8-bit conditional sums to 1 over the 256 levels (double sums of float logs of
+     * O(1)..O(10) magnitude: 1e-5 covers the float rounding), and samples are levels. */
+    ps_image_model *m = make_levels(3, 256, 5, 1, 1, 5);
+    uint8_t x[9] = {0, 255, 17, 128, 3, 250, 90, 91, 200};
+    static float cond[9 * 256];
+    ps_image_model_conditionals(m, x, cond);
+    double nll = 0.0, ref;
+    for (int i = 0; i < 9; i++) {
+        double sum = 0.0;
+        for (int v = 0; v < 256; v++) sum += exp(cond[i * 256 + v]);
+        ck_assert_msg(fabs(sum - 1.0) < 1e-5, "pixel %d: sum %.9f", i, sum);
+        nll -= cond[i * 256 + x[i]];
+    }
+    ps_rng rng;
+    ps_rng_seed(&rng, 6);
+    ps_image_model_nll(m, x, 1, &ref, &rng);
+    ck_assert_msg(fabs(nll - ref) < 1e-4 * fabs(ref), "nll %g, conditionals %g", ref, nll);
+    uint8_t s[5 * 9];
+    ps_image_model_sample(m, s, 5, &rng);
+    int distinct = 0;
+    for (int i = 1; i < 5 * 9; i++) distinct += s[i] != s[0];
+    ck_assert_int_gt(distinct, 0);
     ps_image_model_destroy(m);
 }
 END_TEST
@@ -79,6 +119,14 @@ START_TEST(gradients)
     for (int i = 0; i < 3 * 16; i++) x[i] = (uint8_t)(ps_rng_u64(&rng) & 1);
     double worst = image_check_gradients(m, x, 3, 300, 1e-2, 1e-3, 13);
     printf("ride: worst relative gradient error %.2e\n", worst);
+    ck_assert_double_lt(worst, 1e-2);
+    ps_image_model_destroy(m);
+    /* 8-bit (binned Gaussian experts), the same step and bound; the loss is larger
+     * (~5 nats per pixel), its rounding still ~1e-4 after dividing by 2e-2. */
+    m = make_levels(3, 256, 5, 1, 2, 14);
+    for (int i = 0; i < 2 * 9; i++) x[i] = (uint8_t)(ps_rng_u64(&rng) & 255);
+    worst = image_check_gradients(m, x, 2, 300, 1e-2, 1e-3, 15);
+    printf("ride 8-bit: worst relative gradient error %.2e\n", worst);
     ck_assert_double_lt(worst, 1e-2);
     ps_image_model_destroy(m);
 }
@@ -146,8 +194,8 @@ END_TEST
 START_TEST(rejects_bad_configs)
 {
     ps_error err;
-    ps_image_config eight = {.height = 4, .width = 4, .levels = 256};
-    ck_assert_ptr_null(ps_image_model_create("ride", &eight, &err));
+    ps_image_config deep = {.height = 4, .width = 4, .levels = 2, .layers = 5};
+    ck_assert_ptr_null(ps_image_model_create("ride", &deep, &err));
     ps_image_config three = {.height = 4, .width = 4, .levels = 2, .ensemble = 3};
     ck_assert_ptr_null(ps_image_model_create("ride", &three, &err));
 }
@@ -169,6 +217,7 @@ Suite *suite(void)
     tcase_add_test(tc, autoregressive);
     tcase_add_test(tc, normalized_with_every_ensemble);
     tcase_add_test(tc, ensemble_members_differ);
+    tcase_add_test(tc, eight_bit_conditionals_and_samples);
     tcase_add_test(tc, gradients);
     tcase_add_test(tc, sampling_frequencies);
     tcase_add_test(tc, training_beats_independent_pixels);

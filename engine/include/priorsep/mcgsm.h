@@ -3,13 +3,21 @@
  *
  *   gate     p(c, s | h) ∝ exp(eta_cs - 1/2 e^{alpha_cs} sum_f beta_cf^2 (b_f^T h)^2)
  *   expert   Gaussian    p(x | h, c, s) = N(x; a_c^T h, e^{-alpha_cs})   (the seed's)
+ *            binned      P(x = v | h, c, s) = the same Gaussian's mass on bin v
  *            Bernoulli   p(x = 1 | h, c, s) = sigma(a_c^T h + d_cs)
  *   p(x | h) = sum_{c,s} p(c, s | h) p(x | h, c, s)
  *
  * for C components, S scales and F features b_f. The seed document's experts are
- * Gaussian, a density over continuous x; binary images need a discrete expert, and the
- * Bernoulli one keeps the gates and the per-component weights a_c while making p(x | h)
- * an exactly normalized distribution over {0, 1}.
+ * Gaussian, a density over continuous x. Discrete pixels need a discrete expert, so that
+ * p(x | h) is an exactly normalized distribution over the levels:
+ *   - binned Gaussian (levels L, the 8-bit case): level v is the interval
+ *     [2v/L - 1, 2(v+1)/L - 1) of the real line, the outer two extended to -inf and
+ *     +inf, so the L masses sum to 1. The expert is the seed's Gaussian integrated over
+ *     the bin. Below 1e-200 (some 460 nats, where a difference of erfc values is lost)
+ *     an asymptote stands in: Mills' ratio for the open-ended bins (accurate to
+ *     ~1/z^2), the density at the centre times the width for the others (only a finite
+ *     loss whose gradient pulls the mean toward the bin).
+ *   - Bernoulli (binary images): keeps the gates and the per-component weights a_c.
  *
  * Rows: R independent predictions at once (every position of every image), h [R x N]. */
 #ifndef PRIORSEP_MCGSM_H
@@ -18,7 +26,7 @@
 
 #include "priorsep/rng.h"
 
-typedef enum mcgsm_expert { MCGSM_GAUSSIAN, MCGSM_BERNOULLI } mcgsm_expert;
+typedef enum mcgsm_expert { MCGSM_GAUSSIAN, MCGSM_BINNED, MCGSM_BERNOULLI } mcgsm_expert;
 
 typedef struct mcgsm_dims {
     int hidden;     /* N */
@@ -26,6 +34,7 @@ typedef struct mcgsm_dims {
     int scales;     /* S */
     int features;   /* F */
     mcgsm_expert expert;
+    int levels;     /* L, binned expert only */
 } mcgsm_dims;
 
 /* Parameters (or their gradients) in one block, in this order. */
@@ -57,8 +66,8 @@ void mcgsm_state_bind(const mcgsm_dims *d, int R, void *scratch, mcgsm_state *st
 void mcgsm_gates_forward(const mcgsm_dims *d, const mcgsm_params *p, const float *h, int R,
                          mcgsm_state *st);
 
-/* log p(x_r | h_r) into logp[r] for the targets x (Bernoulli: 0 or 1; Gaussian: any real),
- * after mcgsm_gates_forward. */
+/* log p(x_r | h_r) into logp[r] for the targets x (Gaussian: any real; binned: a level
+ * 0..L-1; Bernoulli: 0 or 1), after mcgsm_gates_forward. */
 void mcgsm_loglik_forward(const mcgsm_dims *d, const mcgsm_params *p, const mcgsm_state *st,
                           const float *x, int R, double *logp);
 

@@ -72,20 +72,60 @@ void mcgsm_gates_forward(const mcgsm_dims *d, const mcgsm_params *p, const float
     }
 }
 
-static const double HALF_LOG_2PI = 0.91893853320467274178;
+static const double HALF_LOG_2PI = 0.91893853320467274178, SQRT2 = 1.41421356237309504880;
 
 static double softplus(double t) { return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)); }
 
-/* log p(x | h, c, s) for row r, expert k = c*S + s. */
+/* log of the standard normal's mass on [lo, hi] (either may be infinite) and its partial
+ * derivatives in lo and hi. Masses below 1e-200 (far in a tail, where the difference of
+ * two erfc loses everything) take an asymptote: Mills' ratio phi(z) / |z| for a tail,
+ * the centre's density times the width for a bounded bin (see mcgsm.h). */
+static double log_bin_mass(double lo, double hi, double *d_lo, double *d_hi)
+{
+    double mass = lo > 0 ? 0.5 * (erfc(lo / SQRT2) - erfc(hi / SQRT2))
+                         : 0.5 * (erfc(-hi / SQRT2) - erfc(-lo / SQRT2));
+    if (mass > 1e-200) {
+        *d_lo = isinf(lo) ? 0.0 : -exp(-0.5 * lo * lo - HALF_LOG_2PI) / mass;
+        *d_hi = isinf(hi) ? 0.0 : exp(-0.5 * hi * hi - HALF_LOG_2PI) / mass;
+        return log(mass);
+    }
+    if (isinf(hi) || isinf(lo)) { /* a tail beyond z, |z| > 30 */
+        double z = isinf(hi) ? lo : hi, dz = -z - 1.0 / z;
+        *d_lo = isinf(hi) ? dz : 0.0;
+        *d_hi = isinf(hi) ? 0.0 : dz;
+        return -0.5 * z * z - HALF_LOG_2PI - log(fabs(z));
+    }
+    double mid = 0.5 * (lo + hi), w = hi - lo;
+    *d_lo = -0.5 * mid - 1.0 / w;
+    *d_hi = -0.5 * mid + 1.0 / w;
+    return -0.5 * mid * mid - HALF_LOG_2PI + log(w);
+}
+
+/* log p(x | h, c, s) of expert k = c*S + s with mean a_c^T h, and its derivatives in the
+ * mean (Bernoulli: in the logit a_c^T h + d_cs) and in alpha_cs. */
 static double expert_loglik(const mcgsm_dims *d, const mcgsm_params *p, double mean, int k,
-                            double x)
+                            double x, double *d_mean, double *d_alpha)
 {
     if (d->expert == MCGSM_BERNOULLI) {
         double t = mean + p->bias[k];
+        *d_mean = x - 1.0 / (1.0 + exp(-t));
+        *d_alpha = 0.0;
         return x * t - softplus(t);
     }
-    double e = x - mean;
-    return 0.5 * p->alpha[k] - HALF_LOG_2PI - 0.5 * exp(p->alpha[k]) * e * e;
+    double alpha = p->alpha[k], scale = exp(0.5 * alpha); /* 1 / sigma */
+    if (d->expert == MCGSM_GAUSSIAN) {
+        double e = x - mean;
+        *d_mean = scale * scale * e;
+        *d_alpha = 0.5 - 0.5 * scale * scale * e * e;
+        return 0.5 * alpha - HALF_LOG_2PI - 0.5 * scale * scale * e * e;
+    }
+    int v = (int)x, L = d->levels;
+    double lo = v == 0 ? -INFINITY : (2.0 * v / L - 1.0 - mean) * scale;
+    double hi = v == L - 1 ? INFINITY : (2.0 * (v + 1) / L - 1.0 - mean) * scale;
+    double d_lo, d_hi, logm = log_bin_mass(lo, hi, &d_lo, &d_hi);
+    *d_mean = -scale * (d_lo + d_hi);
+    *d_alpha = 0.5 * ((isinf(lo) ? 0.0 : lo * d_lo) + (isinf(hi) ? 0.0 : hi * d_hi));
+    return logm;
 }
 
 /* joint[k] = log p(c, s | h) + log p(x | h, c, s); returns their logsumexp. */
@@ -98,7 +138,9 @@ static double row_joint(const mcgsm_dims *d, const mcgsm_params *p, const mcgsm_
     for (int c = 0; c < C; c++)
         for (int s = 0; s < S; s++) {
             int k = c * S + s;
-            joint[k] = lg[k] + expert_loglik(d, p, st->mean[(size_t)r * C + c], k, x);
+            double d_mean, d_alpha;
+            joint[k] = lg[k] + expert_loglik(d, p, st->mean[(size_t)r * C + c], k, x, &d_mean,
+                                             &d_alpha);
             if (joint[k] > top) top = joint[k];
         }
     double sum = 0.0;
@@ -137,20 +179,13 @@ void mcgsm_loglik_backward(const mcgsm_dims *d, const mcgsm_params *p, const mcg
                 double post = exp(joint[k] - logp), prior = exp(lg[k]);
                 double d_gate = w * (post - prior); /* through the gate's softmax */
                 double d_expert = w * post;
-                double scale = exp(p->alpha[k]);
+                double scale = exp(p->alpha[k]), e_mean, e_alpha;
+                expert_loglik(d, p, mean, k, xr, &e_mean, &e_alpha);
                 g->eta[k] += (float)d_gate;
-                g->alpha[k] += (float)(-0.5 * scale * q * d_gate);
+                g->alpha[k] += (float)(-0.5 * scale * q * d_gate + d_expert * e_alpha);
                 d_q += -0.5 * scale * d_gate;
-                if (d->expert == MCGSM_BERNOULLI) {
-                    double t = mean + p->bias[k];
-                    double dt = d_expert * (xr - 1.0 / (1.0 + exp(-t)));
-                    g->bias[k] += (float)dt;
-                    d_m += dt;
-                } else {
-                    double e = xr - mean;
-                    g->alpha[k] += (float)(d_expert * (0.5 - 0.5 * scale * e * e));
-                    d_m += d_expert * scale * e;
-                }
+                d_m += d_expert * e_mean;
+                if (d->expert == MCGSM_BERNOULLI) g->bias[k] += (float)(d_expert * e_mean);
             }
             dm[c] = (float)d_m;
             for (int f = 0; f < F; f++) {
@@ -186,7 +221,10 @@ void mcgsm_sample(const mcgsm_dims *d, const mcgsm_params *p, const mcgsm_state 
             double p1 = 1.0 / (1.0 + exp(-(mean + p->bias[k])));
             x[r] = ps_rng_uniform(rng) < p1 ? 1.0f : 0.0f;
         } else {
-            x[r] = (float)(mean + exp(-0.5 * p->alpha[k]) * ps_rng_normal(rng));
+            double y = mean + exp(-0.5 * p->alpha[k]) * ps_rng_normal(rng);
+            if (d->expert == MCGSM_BINNED) /* the bin y falls in */
+                y = fmin(fmax(floor((y + 1.0) * 0.5 * d->levels), 0.0), d->levels - 1.0);
+            x[r] = (float)y;
         }
     }
 }

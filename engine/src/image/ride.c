@@ -11,9 +11,12 @@
  * the image. The seed's model draws its wider context from the LSTM states (which see
  * every pixel above and to the left), so four neighbours are enough.
  *
- * Binary images only: the seed's Gaussian experts are densities over continuous values;
- * a binary pixel gets the MCGSM's Bernoulli expert (priorsep/mcgsm.h), which keeps p(x)
- * exactly normalized.
+ * Experts (priorsep/mcgsm.h): the seed's Gaussian experts are densities over continuous
+ * values; pixels are discrete, so binary images get the Bernoulli expert and 8-bit images
+ * the Gaussian integrated over each level's bin (level v is [2v/256 - 1, 2(v+1)/256 - 1),
+ * the outer bins open-ended). Both make p(x) an exactly normalized distribution over the
+ * images, so the nll is the exact discrete -log p(x), not a bound through a density of
+ * dequantized values, and the conditionals and samples are those of the same model.
  *
  * Ensembles: member k models the flipped image T_k x (k = 0 identity, 1 left-right,
  * 2 up-down, 3 both) with the same parameters, in raster order of the flipped image. A
@@ -139,8 +142,6 @@ static int ride_create(ps_image_model *m, ps_error *err)
     if (!c->layers) c->layers = 1;
     if (!c->components) c->components = 8;
     if (!c->ensemble) c->ensemble = 1;
-    if (c->levels != 2)
-        return ps_error_set(err, "ride: binary images only (levels 2), not %d", c->levels);
     if (c->hidden < 1 || c->hidden > 1024 || c->layers < 1 || c->layers > RIDE_MAX_LAYERS ||
         c->components < 1 || c->components * RIDE_SCALES > 1024)
         return ps_error_set(err, "ride: hidden 1..1024, layers 1..%d, components 1..%d",
@@ -154,7 +155,8 @@ static int ride_create(ps_image_model *m, ps_error *err)
     r->ensemble = c->ensemble;
     r->layers = c->layers;
     r->md = (mcgsm_dims){.hidden = N, .components = c->components, .scales = RIDE_SCALES,
-                         .features = N, .expert = MCGSM_BERNOULLI};
+                         .features = N, .levels = c->levels,
+                         .expert = c->levels == 2 ? MCGSM_BERNOULLI : MCGSM_BINNED};
     m->n_params = mcgsm_param_count(&r->md);
     for (int l = 0; l < r->layers; l++) {
         r->dims[l] = (spatial_lstm_dims){.height = c->height, .width = c->width, .batch = B,
@@ -294,10 +296,11 @@ static void ride_conditionals(ps_image_model *m, const uint8_t *x, float *out)
     ride *r = m->impl;
     memcpy(r->img, x, (size_t)r->P);
     run_forward(m, r, 1);
-    for (int v = 0; v < 2; v++) {
+    int L = m->cfg.levels;
+    for (int v = 0; v < L; v++) {
         for (int p = 0; p < r->P; p++) r->target[p] = (float)v;
         mcgsm_loglik_forward(&r->md, &r->mp, &r->st, r->target, r->P, r->logp);
-        for (int p = 0; p < r->P; p++) out[p * 2 + v] = (float)r->logp[p];
+        for (int p = 0; p < r->P; p++) out[p * L + v] = (float)r->logp[p];
     }
 }
 
