@@ -19,7 +19,7 @@ typedef struct fixture {
     float block[MAXP];
     mcgsm_params p;
     float h[R * N], x[R];
-    double scratch[R * (F + C + C * S)]; /* more than mcgsm_scratch_bytes asks */
+    double scratch[R * (F + C + 4 * C * S)]; /* more than mcgsm_scratch_bytes asks */
     mcgsm_state st;
 } fixture;
 
@@ -46,8 +46,10 @@ static void make(fixture *f, mcgsm_expert expert, uint64_t seed)
 /* The state of row r alone (the per-row arrays start at row r). */
 static mcgsm_state row_state(const fixture *f, int r)
 {
+    int at = r * C * S;
     return (mcgsm_state){.proj = f->st.proj + r * F, .mean = f->st.mean + r * C,
-                         .log_gate = f->st.log_gate + r * C * S};
+                         .log_gate = f->st.log_gate + at, .post = f->st.post + at,
+                         .d_mean = f->st.d_mean + at, .d_alpha = f->st.d_alpha + at};
 }
 
 static double normal_cdf(double z) { return 0.5 * erfc(-z / sqrt(2.0)); }
@@ -180,7 +182,7 @@ static double worst_gradient_error(fixture *f, float step)
     for (size_t i = 0; i < P; i++) gblock[i] = 1.0f;
     for (int i = 0; i < R * N; i++) d_h[i] = 1.0f;
     objective(f, w);
-    mcgsm_loglik_backward(&f->d, &f->p, &f->st, f->h, f->x, R, w, &g, d_h, d_proj, d_mean);
+    mcgsm_loglik_backward(&f->d, &f->p, &f->st, f->h, R, w, &g, d_h, d_proj, d_mean);
     float *vars[] = {f->block, f->h};
     const float *grads[] = {gblock, d_h};
     int sizes[] = {(int)P, R * N};

@@ -51,12 +51,14 @@ size_t mcgsm_param_count(const mcgsm_dims *d);
 /* Points p's tensors into block (mcgsm_param_count floats). */
 void mcgsm_bind(const mcgsm_dims *d, float *block, mcgsm_params *p);
 
-/* Per-row quantities the likelihood, its gradient and sampling share: proj [R x F],
- * mean [R x C], log_gate [R x C*S] (the normalized log p(c, s | h), in double: the gate
- * energies reach tens of nats, where float logs would cost the likelihood its exact
- * normalization). Carved from mcgsm_scratch_bytes(d, R) bytes aligned for double. */
+/* Per-row quantities the likelihood, its gradient and sampling share, [R x C*S] in
+ * double: log_gate (the normalized log p(c, s | h); the gate energies reach tens of nats,
+ * where float logs would cost the likelihood its exact normalization), and from the last
+ * mcgsm_loglik_forward the posterior p(c, s | x, h) and each expert's derivatives in its
+ * mean and in alpha_cs; then proj [R x F] and mean [R x C] in float. Carved from
+ * mcgsm_scratch_bytes(d, R) bytes aligned for double. */
 typedef struct mcgsm_state {
-    double *log_gate;
+    double *log_gate, *post, *d_mean, *d_alpha;
     float *proj, *mean;
 } mcgsm_state;
 size_t mcgsm_scratch_bytes(const mcgsm_dims *d, int R);
@@ -67,16 +69,17 @@ void mcgsm_gates_forward(const mcgsm_dims *d, const mcgsm_params *p, const float
                          mcgsm_state *st);
 
 /* log p(x_r | h_r) into logp[r] for the targets x (Gaussian: any real; binned: a level
- * 0..L-1; Bernoulli: 0 or 1), after mcgsm_gates_forward. */
-void mcgsm_loglik_forward(const mcgsm_dims *d, const mcgsm_params *p, const mcgsm_state *st,
+ * 0..L-1; Bernoulli: 0 or 1), after mcgsm_gates_forward. Keeps in st what the backward
+ * pass needs. */
+void mcgsm_loglik_forward(const mcgsm_dims *d, const mcgsm_params *p, mcgsm_state *st,
                           const float *x, int R, double *logp);
 
-/* Gradient of sum_r d_logp[r] * log p(x_r | h_r): ADDS into g (parameter gradients) and
- * d_h [R x N]. Recomputes the posterior over (c, s) per row from st. Scratch: d_proj
- * [R x F], d_mean [R x C] (overwritten). */
+/* Gradient of sum_r d_logp[r] * log p(x_r | h_r) for the targets of the last
+ * mcgsm_loglik_forward: ADDS into g (parameter gradients) and d_h [R x N]. Scratch:
+ * d_proj [R x F], d_mean [R x C] (overwritten). */
 void mcgsm_loglik_backward(const mcgsm_dims *d, const mcgsm_params *p, const mcgsm_state *st,
-                           const float *h, const float *x, int R, const float *d_logp,
-                           const mcgsm_params *g, float *d_h, float *d_proj, float *d_mean);
+                           const float *h, int R, const float *d_logp, const mcgsm_params *g,
+                           float *d_h, float *d_proj, float *d_mean);
 
 /* One draw of x per row from p(x | h_r): (c, s) from the gate, then x from the expert. */
 void mcgsm_sample(const mcgsm_dims *d, const mcgsm_params *p, const mcgsm_state *st, int R,

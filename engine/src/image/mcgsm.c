@@ -1,5 +1,5 @@
-/* Factorized MCGSM: gates, Gaussian and Bernoulli experts, gradient, sampling. See
- * priorsep/mcgsm.h. */
+/* Factorized MCGSM: gates, Gaussian, binned Gaussian and Bernoulli experts, gradient,
+ * sampling. See priorsep/mcgsm.h. */
 #include "priorsep/mcgsm.h"
 
 #include <math.h>
@@ -26,14 +26,18 @@ void mcgsm_bind(const mcgsm_dims *d, float *block, mcgsm_params *p)
 
 size_t mcgsm_scratch_bytes(const mcgsm_dims *d, int R)
 {
-    return (size_t)R * (sizeof(double) * d->components * d->scales +
+    return (size_t)R * (4 * sizeof(double) * d->components * d->scales +
                         sizeof(float) * (d->features + d->components));
 }
 
 void mcgsm_state_bind(const mcgsm_dims *d, int R, void *scratch, mcgsm_state *st)
 {
+    size_t n = (size_t)R * d->components * d->scales;
     st->log_gate = scratch;
-    st->proj = (float *)(st->log_gate + (size_t)R * d->components * d->scales);
+    st->post = st->log_gate + n;
+    st->d_mean = st->post + n;
+    st->d_alpha = st->d_mean + n;
+    st->proj = (float *)(st->d_alpha + n);
     st->mean = st->proj + (size_t)R * d->features;
 }
 
@@ -48,12 +52,17 @@ static double gate_energy(const mcgsm_dims *d, const mcgsm_params *p, const floa
     return q;
 }
 
+/* Mixtures of at most this many experts (a bound on the stack buffers). */
+enum { MCGSM_MAX_EXPERTS = 1024 };
+
 void mcgsm_gates_forward(const mcgsm_dims *d, const mcgsm_params *p, const float *h, int R,
                          mcgsm_state *st)
 {
     int N = d->hidden, C = d->components, S = d->scales, F = d->features, CS = C * S;
     ps_gemm(R, F, N, h, N, p->features, F, NULL, 0.0f, st->proj, F);
     ps_gemm(R, C, N, h, N, p->weights, C, NULL, 0.0f, st->mean, C);
+    double precision[MCGSM_MAX_EXPERTS];
+    for (int k = 0; k < CS; k++) precision[k] = exp(p->alpha[k]);
     for (int r = 0; r < R; r++) {
         double *lg = st->log_gate + (size_t)r * CS;
         double top = -INFINITY;
@@ -61,7 +70,7 @@ void mcgsm_gates_forward(const mcgsm_dims *d, const mcgsm_params *p, const float
             double q = gate_energy(d, p, st->proj + (size_t)r * F, c);
             for (int s = 0; s < S; s++) {
                 int k = c * S + s;
-                lg[k] = p->eta[k] - 0.5 * exp(p->alpha[k]) * q;
+                lg[k] = p->eta[k] - 0.5 * precision[k] * q;
                 if (lg[k] > top) top = lg[k];
             }
         }
@@ -73,8 +82,6 @@ void mcgsm_gates_forward(const mcgsm_dims *d, const mcgsm_params *p, const float
 }
 
 static const double HALF_LOG_2PI = 0.91893853320467274178, SQRT2 = 1.41421356237309504880;
-
-static double softplus(double t) { return t > 0 ? t + log1p(exp(-t)) : log1p(exp(t)); }
 
 /* log of the standard normal's mass on [lo, hi] (either may be infinite) and its partial
  * derivatives in lo and hi. Masses below 1e-200 (far in a tail, where the difference of
@@ -107,10 +114,10 @@ static double expert_loglik(const mcgsm_dims *d, const mcgsm_params *p, double m
                             double x, double *d_mean, double *d_alpha)
 {
     if (d->expert == MCGSM_BERNOULLI) {
-        double t = mean + p->bias[k];
-        *d_mean = x - 1.0 / (1.0 + exp(-t));
+        double t = mean + p->bias[k], u = exp(-fabs(t)); /* softplus and sigma share u */
+        *d_mean = x - (t >= 0 ? 1.0 : u) / (1.0 + u);
         *d_alpha = 0.0;
-        return x * t - softplus(t);
+        return x * t - (fmax(t, 0.0) + log1p(u));
     }
     double alpha = p->alpha[k], scale = exp(0.5 * alpha); /* 1 / sigma */
     if (d->expert == MCGSM_GAUSSIAN) {
@@ -128,64 +135,57 @@ static double expert_loglik(const mcgsm_dims *d, const mcgsm_params *p, double m
     return logm;
 }
 
-/* joint[k] = log p(c, s | h) + log p(x | h, c, s); returns their logsumexp. */
-static double row_joint(const mcgsm_dims *d, const mcgsm_params *p, const mcgsm_state *st,
-                        int r, double x, double *joint)
-{
-    int C = d->components, S = d->scales;
-    const double *lg = st->log_gate + (size_t)r * C * S;
-    double top = -INFINITY;
-    for (int c = 0; c < C; c++)
-        for (int s = 0; s < S; s++) {
-            int k = c * S + s;
-            double d_mean, d_alpha;
-            joint[k] = lg[k] + expert_loglik(d, p, st->mean[(size_t)r * C + c], k, x, &d_mean,
-                                             &d_alpha);
-            if (joint[k] > top) top = joint[k];
-        }
-    double sum = 0.0;
-    for (int k = 0; k < C * S; k++) sum += exp(joint[k] - top);
-    return top + log(sum);
-}
-
-/* Mixtures of at most this many experts (a bound on the stack buffer per row). */
-enum { MCGSM_MAX_EXPERTS = 1024 };
-
-void mcgsm_loglik_forward(const mcgsm_dims *d, const mcgsm_params *p, const mcgsm_state *st,
+/* The posterior over (c, s) is the softmax of log p(c, s | h) + log p(x | h, c, s); its
+ * log normalizer is log p(x | h). */
+void mcgsm_loglik_forward(const mcgsm_dims *d, const mcgsm_params *p, mcgsm_state *st,
                           const float *x, int R, double *logp)
 {
-    double joint[MCGSM_MAX_EXPERTS];
-    for (int r = 0; r < R; r++) logp[r] = row_joint(d, p, st, r, x[r], joint);
+    int C = d->components, S = d->scales, CS = C * S;
+    for (int r = 0; r < R; r++) {
+        size_t at = (size_t)r * CS;
+        const double *lg = st->log_gate + at;
+        double *post = st->post + at, top = -INFINITY;
+        for (int c = 0; c < C; c++)
+            for (int s = 0; s < S; s++) {
+                int k = c * S + s;
+                post[k] = lg[k] + expert_loglik(d, p, st->mean[(size_t)r * C + c], k, x[r],
+                                                st->d_mean + at + k, st->d_alpha + at + k);
+                if (post[k] > top) top = post[k];
+            }
+        double sum = 0.0;
+        for (int k = 0; k < CS; k++) sum += post[k] = exp(post[k] - top);
+        for (int k = 0; k < CS; k++) post[k] /= sum;
+        logp[r] = top + log(sum);
+    }
 }
 
 void mcgsm_loglik_backward(const mcgsm_dims *d, const mcgsm_params *p, const mcgsm_state *st,
-                           const float *h, const float *x, int R, const float *d_logp,
-                           const mcgsm_params *g, float *d_h, float *d_proj, float *d_mean)
+                           const float *h, int R, const float *d_logp, const mcgsm_params *g,
+                           float *d_h, float *d_proj, float *d_mean)
 {
-    int N = d->hidden, C = d->components, S = d->scales, F = d->features;
-    double joint[MCGSM_MAX_EXPERTS];
+    int N = d->hidden, C = d->components, S = d->scales, F = d->features, CS = C * S;
+    double precision[MCGSM_MAX_EXPERTS];
+    for (int k = 0; k < CS; k++) precision[k] = exp(p->alpha[k]);
     for (int r = 0; r < R; r++) {
+        size_t at = (size_t)r * CS;
         const float *proj = st->proj + (size_t)r * F;
-        const double *lg = st->log_gate + (size_t)r * C * S;
         float *dp = d_proj + (size_t)r * F, *dm = d_mean + (size_t)r * C;
         for (int f = 0; f < F; f++) dp[f] = 0.0f;
-        double xr = x[r], w = d_logp[r];
-        double logp = row_joint(d, p, st, r, xr, joint);
+        double w = d_logp[r];
         for (int c = 0; c < C; c++) {
-            double mean = st->mean[(size_t)r * C + c], q = gate_energy(d, p, proj, c);
-            double d_q = 0.0, d_m = 0.0;
+            double q = gate_energy(d, p, proj, c), d_q = 0.0, d_m = 0.0;
             for (int s = 0; s < S; s++) {
                 int k = c * S + s;
-                double post = exp(joint[k] - logp), prior = exp(lg[k]);
-                double d_gate = w * (post - prior); /* through the gate's softmax */
+                double post = st->post[at + k];
+                double d_gate = w * (post - exp(st->log_gate[at + k])); /* softmax's */
                 double d_expert = w * post;
-                double scale = exp(p->alpha[k]), e_mean, e_alpha;
-                expert_loglik(d, p, mean, k, xr, &e_mean, &e_alpha);
                 g->eta[k] += (float)d_gate;
-                g->alpha[k] += (float)(-0.5 * scale * q * d_gate + d_expert * e_alpha);
-                d_q += -0.5 * scale * d_gate;
-                d_m += d_expert * e_mean;
-                if (d->expert == MCGSM_BERNOULLI) g->bias[k] += (float)(d_expert * e_mean);
+                g->alpha[k] += (float)(-0.5 * precision[k] * q * d_gate +
+                                       d_expert * st->d_alpha[at + k]);
+                d_q += -0.5 * precision[k] * d_gate;
+                d_m += d_expert * st->d_mean[at + k];
+                if (d->expert == MCGSM_BERNOULLI)
+                    g->bias[k] += (float)(d_expert * st->d_mean[at + k]);
             }
             dm[c] = (float)d_m;
             for (int f = 0; f < F; f++) {

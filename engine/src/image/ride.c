@@ -118,7 +118,7 @@ static void run_backward(ride *r, int B, float scale)
     int R = r->P * B, top = r->layers - 1;
     for (int k = 0; k < R; k++) r->d_logp[k] = -scale;
     for (int l = 0; l <= top; l++) memset(r->d_h[l], 0, sizeof(float) * (size_t)R * r->md.hidden);
-    mcgsm_loglik_backward(&r->md, &r->mp, &r->st, r->h[top], r->target, R, r->d_logp, &r->mg,
+    mcgsm_loglik_backward(&r->md, &r->mp, &r->st, r->h[top], R, r->d_logp, &r->mg,
                           r->d_h[top], r->d_proj, r->d_mean);
     for (int l = top; l >= 0; l--)
         spatial_lstm_backward(&r->dims[l], l ? r->h[l - 1] : r->x0, r->w[l].w_x, r->w[l].w_l,
