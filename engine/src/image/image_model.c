@@ -5,6 +5,8 @@
 #include <string.h>
 
 static const ps_image_ops *const kinds[] = {
+    &ps_row_lstm_ops,
+    &ps_diagonal_bilstm_ops,
     &ps_ride_ops,
     0 /* IMAGE_KINDS */
 };
