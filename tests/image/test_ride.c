@@ -90,8 +90,8 @@ END_TEST
 
 START_TEST(ensemble_members_differ)
 {
-    /* The flips are scored in different orders: q(x) is not p(x) for a trained-looking
-     * (random) model, so the ensemble path is really taken. */
+    /* The flips are scored in different orders, so for a random model q(x) differs from
+     * p(x): the nll really takes the ensemble path. */
     ps_image_model *one = make(3, 5, 1, 1, 7), *four = make(3, 5, 1, 4, 7);
     uint8_t x[9] = {1, 0, 0, 1, 1, 0, 0, 0, 1};
     double a, b;

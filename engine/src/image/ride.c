@@ -35,9 +35,9 @@
 #include "priorsep/spatial_lstm.h"
 
 enum {
-    RIDE_SCALES = 4,    /* scales s per MCGSM component */
+    RIDE_SCALES = 4,     /* scales s per MCGSM component */
     RIDE_NEIGHBOURS = 4, /* left, upper-left, above, upper-right */
-    RIDE_CHUNK = 32,    /* images per pass; larger calls go in chunks */
+    RIDE_CHUNK = 32,     /* images per pass; larger calls go in chunks */
     RIDE_MAX_LAYERS = 4,
 };
 
@@ -47,7 +47,7 @@ typedef struct ride_lstm {
 
 typedef struct ride {
     int P, ensemble, layers;
-    spatial_lstm_dims dims[RIDE_MAX_LAYERS]; /* batch RIDE_CHUNK; run_* set the batch */
+    spatial_lstm_dims dims[RIDE_MAX_LAYERS]; /* set_batch sets the batch of a pass */
     ride_lstm w[RIDE_MAX_LAYERS], g[RIDE_MAX_LAYERS];
     mcgsm_dims md;
     mcgsm_params mp, mg;
