@@ -191,6 +191,34 @@ START_TEST(training_beats_independent_pixels)
 }
 END_TEST
 
+START_TEST(eight_bit_training_on_dead_leaves)
+{
+    /* Dead leaves have flat disks: a pixel mostly repeats a neighbour, which the
+     * independent 256-way baseline cannot use. */
+    ps_image_set train, test;
+    ps_error err;
+    ck_assert_msg(ps_dead_leaves(1000, 8, 8, 1, &train, &err) == 0, "%s", err.msg);
+    ck_assert_msg(ps_dead_leaves(200, 8, 8, 2, &test, &err) == 0, "%s", err.msg);
+    ps_gemm_init();
+    ps_image_config cfg = {.height = 8, .width = 8, .levels = 256, .hidden = 16, .components = 4};
+    ps_image_model *m = ps_image_model_create("ride", &cfg, &err);
+    ck_assert_msg(m != NULL, "%s", err.msg);
+    ps_image_model_init(m, 1);
+    ps_image_train_opts o = ps_image_train_defaults();
+    o.steps = 300;
+    o.lr = 1e-2f;
+    o.report = NULL;
+    ck_assert_msg(ps_image_train(m, &train, &o, &err) == 0, "%s", err.msg);
+    double nll = ps_image_eval(m, &test, 0, 1);
+    double base = ps_image_independent_nll(&train, &test);
+    printf("ride 8x8 8-bit dead leaves: test nll %.1f nats, independent pixels %.1f\n", nll, base);
+    ck_assert_double_lt(nll, base);
+    ps_image_model_destroy(m);
+    ps_image_set_free(&train);
+    ps_image_set_free(&test);
+}
+END_TEST
+
 START_TEST(rejects_bad_configs)
 {
     ps_error err;
@@ -221,6 +249,7 @@ Suite *suite(void)
     tcase_add_test(tc, gradients);
     tcase_add_test(tc, sampling_frequencies);
     tcase_add_test(tc, training_beats_independent_pixels);
+    tcase_add_test(tc, eight_bit_training_on_dead_leaves);
     tcase_add_test(tc, rejects_bad_configs);
     suite_add_tcase(s, tc);
     return s;
