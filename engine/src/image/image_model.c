@@ -5,15 +5,9 @@
 #include <string.h>
 
 static const ps_image_ops *const kinds[] = {
-    &ps_row_lstm_ops,
-    &ps_diagonal_bilstm_ops,
-    &ps_vrae_ops,
+    &ps_pixelcnn_ops, &ps_gated_pixelcnn_ops, &ps_row_lstm_ops, &ps_diagonal_bilstm_ops,
+    &ps_made_ops,     &ps_ride_ops,           &ps_vrae_ops,     &ps_vqvae_ops,
     &ps_ladder_vae_ops,
-    &ps_vqvae_ops,
-    &ps_made_ops,
-    &ps_pixelcnn_ops,
-    &ps_gated_pixelcnn_ops,
-    0 /* IMAGE_KINDS */
 };
 
 const char *ps_image_model_kinds(void)
@@ -21,7 +15,6 @@ const char *ps_image_model_kinds(void)
     static char names[256];
     if (!names[0])
         for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
-            if (!kinds[i]) continue;
             if (names[0]) strcat(names, " ");
             strcat(names, kinds[i]->kind);
         }
@@ -33,7 +26,7 @@ ps_image_model *ps_image_model_create(const char *kind, const ps_image_config *c
 {
     const ps_image_ops *ops = NULL;
     for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
-        if (kinds[i] && strcmp(kinds[i]->kind, kind) == 0) ops = kinds[i];
+        if (strcmp(kinds[i]->kind, kind) == 0) ops = kinds[i];
     if (!ops) {
         ps_error_set(err, "%s: unknown image model (one of: %s)", kind, ps_image_model_kinds());
         return NULL;
