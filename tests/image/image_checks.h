@@ -28,6 +28,26 @@ double image_check_normalization(ps_image_model *m);
 double image_check_gradients(ps_image_model *m, const uint8_t *x, int n, int probes,
                              double h, double floor, uint64_t seed);
 
+/* Sampling against the likelihood on a tiny binary model (D = height * width pixels, at
+ * most 20): n_samples images drawn with the rng seeded by `seed` (in calls of at most 1000,
+ * so models that size their scratch by the call stay small) and counted per image, image
+ * k having pixel i = bit i of k. p[k] is each image's probability; NULL takes exp(-nll)
+ * from ps_image_model_nll (with the same rng, before sampling). */
+typedef struct image_sample_fit {
+    double chi_square;   /* sum over the 2^D images of (count - n p)^2 / (n p): 2^D - 1
+                          * degrees of freedom when every image expects >= 5 */
+    double worst_z;      /* max |count - n p| / sqrt(n p (1 - p)), binomial deviations */
+    double min_expected; /* min n p over the images */
+    double p_min, p_max; /* the smallest and the largest p */
+    long invalid;        /* sampled pixels that are not 0 or 1 */
+} image_sample_fit;
+image_sample_fit image_check_sample_frequencies(ps_image_model *m, const double *p,
+                                                int n_samples, uint64_t seed);
+
+/* Why a test program that trains on Fashion-MNIST skips (its suite_skip_reason): NULL
+ * when the package is installed. */
+const char *image_fashion_missing(void);
+
 /* A small seeded Fashion-MNIST set for training tests: the first `count` images of
  * split ("train" / "test"), downsampled by `factor` and binarized (seed 1). Returns 0 or
  * -1 (the package is missing: the caller skips). */

@@ -4,6 +4,7 @@
  * against exp(-nll). */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -223,36 +224,16 @@ END_TEST
  * expect > 5 counts, asserted, so the chi-square approximation holds). */
 START_TEST(sample_frequencies_match_likelihood)
 {
-    enum { D = 4, CELLS = 16, S = 20000 };
     ps_image_model *m = make(2, 2, 8, 3, 9);
     float *p = ps_image_model_params(m);
     for (size_t i = 0; i < ps_image_model_param_count(m); i++) p[i] *= 3.0f;
-    uint8_t x[CELLS * D];
-    for (int b = 0; b < CELLS; b++)
-        for (int i = 0; i < D; i++) x[b * D + i] = (uint8_t)((b >> i) & 1);
-    double nll[CELLS];
-    ps_rng rng;
-    ps_rng_seed(&rng, 1);
-    ps_image_model_nll(m, x, CELLS, nll, &rng);
-    uint8_t *samples = malloc((size_t)S * D);
-    ps_image_model_sample(m, samples, S, &rng);
-    long count[CELLS] = {0};
-    for (int s = 0; s < S; s++) {
-        int cell = 0;
-        for (int i = 0; i < D; i++) cell |= samples[s * D + i] << i;
-        count[cell]++;
-    }
-    double chi2 = 0.0, lowest = 1.0, highest = 0.0;
-    for (int b = 0; b < CELLS; b++) {
-        double expect = S * exp(-nll[b]);
-        ck_assert_msg(expect > 5.0, "image %d expects only %.2f samples", b, expect);
-        chi2 += (count[b] - expect) * (count[b] - expect) / expect;
-        lowest = fmin(lowest, exp(-nll[b]));
-        highest = fmax(highest, exp(-nll[b]));
-    }
-    ck_assert_msg(highest > 3.0 * lowest, "p(x) spans only %g..%g", lowest, highest);
-    ck_assert_msg(chi2 < 37.7, "chi-square %.2f over 15 degrees of freedom", chi2);
-    free(samples);
+    image_sample_fit fit = image_check_sample_frequencies(m, NULL, 20000, 1);
+    printf("made: sampling chi-square %.2f (15 dof)\n", fit.chi_square);
+    ck_assert_int_eq(fit.invalid, 0);
+    ck_assert_msg(fit.min_expected > 5.0, "an image expects only %.2f samples", fit.min_expected);
+    ck_assert_msg(fit.p_max > 3.0 * fit.p_min, "p(x) spans only %g..%g", fit.p_min, fit.p_max);
+    ck_assert_msg(fit.chi_square < 37.7, "chi-square %.2f over 15 degrees of freedom",
+                  fit.chi_square);
     ps_image_model_destroy(m);
 }
 END_TEST

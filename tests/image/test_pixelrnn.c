@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "image/image_checks.h"
 #include "priorsep/image_train.h"
@@ -163,44 +162,19 @@ END_TEST
 
 START_TEST(sample_frequencies)
 {
-    enum { D = 4, IMAGES = 16, SAMPLES = 20000 };
     ps_image_model *m = make(kinds[_i], 2, 2, 2, 4, 2, 7);
-    uint8_t all[IMAGES * D], *s = malloc(SAMPLES * D);
-    double nll[IMAGES];
-    for (int b = 0; b < IMAGES; b++)
-        for (int i = 0; i < D; i++) all[b * D + i] = (uint8_t)((b >> i) & 1);
-    ps_rng rng;
-    ps_rng_seed(&rng, 12);
-    ps_image_model_nll(m, all, IMAGES, nll, &rng);
-    ps_image_model_sample(m, s, SAMPLES, &rng);
-    int count[IMAGES] = {0};
-    for (int k = 0; k < SAMPLES; k++) {
-        int b = 0;
-        for (int i = 0; i < D; i++) {
-            ck_assert_int_le(s[k * D + i], 1);
-            b |= s[k * D + i] << i;
-        }
-        count[b]++;
-    }
-    double chi2 = 0.0;
-    for (int b = 0; b < IMAGES; b++) {
-        double expect = SAMPLES * exp(-nll[b]);
-        ck_assert_double_gt(expect, 5.0); /* the chi-square approximation holds */
-        chi2 += (count[b] - expect) * (count[b] - expect) / expect;
-    }
+    image_sample_fit fit = image_check_sample_frequencies(m, NULL, 20000, 12);
+    printf("%s: sampling chi-square %.2f (15 dof)\n", kinds[_i], fit.chi_square);
+    ck_assert_int_eq(fit.invalid, 0);
+    ck_assert_double_gt(fit.min_expected, 5.0); /* the chi-square approximation holds */
     /* 15 degrees of freedom: P(chi2 > 37.7) = 0.001 for a correct sampler (seeded, so
      * the figure is fixed; a sampler off by a few percent in any cell lands far above) */
-    ck_assert_msg(chi2 < 37.7, "chi-square %g", chi2);
-    free(s);
+    ck_assert_msg(fit.chi_square < 37.7, "chi-square %g", fit.chi_square);
     ps_image_model_destroy(m);
 }
 END_TEST
 
-const char *suite_skip_reason(void)
-{
-    return access(PS_FASHION_MNIST_DIR, R_OK) == 0 ? NULL
-                                                   : "Fashion-MNIST not installed (dataset-fashion-mnist)";
-}
+const char *suite_skip_reason(void) { return image_fashion_missing(); }
 
 Suite *suite(void)
 {
