@@ -169,3 +169,12 @@ const char *image_fashion_missing(void)
     ps_image_set_free(&s);
     return NULL;
 }
+
+void image_jitter_params(ps_image_model *m, float width, uint64_t seed)
+{
+    ps_rng rng;
+    ps_rng_seed(&rng, seed);
+    float *p = ps_image_model_params(m);
+    for (size_t i = 0; i < ps_image_model_param_count(m); i++)
+        p[i] += width * (ps_rng_uniform(&rng) - 0.5f);
+}

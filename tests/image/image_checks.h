@@ -28,6 +28,11 @@ double image_check_normalization(ps_image_model *m);
 double image_check_gradients(ps_image_model *m, const uint8_t *x, int n, int probes,
                              double h, double floor, uint64_t seed);
 
+/* Moves every parameter by a uniform draw in [-width/2, width/2) (seeded), off the
+ * initialization: its zero biases put ReLU pre-activations exactly on the kink, where a
+ * central difference sees half a slope. Before image_check_gradients. */
+void image_jitter_params(ps_image_model *m, float width, uint64_t seed);
+
 /* Sampling against the likelihood on a tiny binary model (D = height * width pixels, at
  * most 20): n_samples images drawn with the rng seeded by `seed` (in calls of at most 1000,
  * so models that size their scratch by the call stay small) and counted per image, image

@@ -131,14 +131,7 @@ static void random_images(uint8_t *x, int n, int D, uint64_t seed)
 START_TEST(gradients_match_finite_differences)
 {
     ps_image_model *m = make(3, 3, 8, 3, 4);
-    /* Biases start at 0, so a unit whose inputs are all 0 sits exactly on the ReLU's
-     * kink, where the central difference is half a one-sided slope: move every
-     * parameter off the init to a generic point. */
-    float *p = ps_image_model_params(m);
-    ps_rng rng;
-    ps_rng_seed(&rng, 11);
-    for (size_t i = 0; i < ps_image_model_param_count(m); i++)
-        p[i] += 0.2f * (ps_rng_uniform(&rng) - 0.5f);
+    image_jitter_params(m, 0.2f, 11);
     uint8_t x[4 * 9];
     random_images(x, 4, 9, 5);
     for (uint64_t seed = 1; seed <= 3; seed++) {

@@ -53,16 +53,9 @@ END_TEST
 
 /* A generic point: at initialization the biases are zero and the first pixels see only
  * zero padding, which puts pre-activations exactly on the ReLUs' kinks (or, with small
- * parameters, within 1e-4 of them), where a central difference straddles the kink.
- * Uniform +-0.5 on every parameter moves them O(1) away. */
-static void jitter(ps_image_model *m, uint64_t seed)
-{
-    ps_rng rng;
-    ps_rng_seed(&rng, seed);
-    float *p = ps_image_model_params(m);
-    for (size_t i = 0; i < ps_image_model_param_count(m); i++)
-        p[i] += ps_rng_uniform(&rng) - 0.5f;
-}
+ * parameters, within 1e-4 of them). Uniform +-0.5 on every parameter moves them O(1)
+ * away. */
+static void jitter(ps_image_model *m, uint64_t seed) { image_jitter_params(m, 1.0f, seed); }
 
 /* Central differences of a float32 forward with h = 1e-3: the loss (a few dozen pixel
  * terms of O(1), summed in double) carries rounding of ~1e-6, so the difference is good
