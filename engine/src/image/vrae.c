@@ -181,10 +181,12 @@ static void vrae_init(ps_image_model *m, ps_rng *rng)
 }
 
 /* x (n images) into rows 1..R of a time-major sequence buffer, each image repeated
- * `copies` times (sequence b * copies + s); row 0 stays zero. */
+ * `copies` times (sequence b * copies + s); row 0 is zeroed: a pass over more sequences
+ * put pixels where this pass's row 0 lies. */
 static void load_rows(const vrae *v, float *seq, const uint8_t *x, int n, int copies)
 {
     int N = n * copies;
+    memset(seq, 0, (size_t)N * v->W * sizeof(float));
     for (int r = 0; r < v->R; r++)
         for (int j = 0; j < N; j++) {
             const uint8_t *px = x + ((size_t)(j / copies) * v->R + r) * v->W;
