@@ -178,3 +178,35 @@ void image_jitter_params(ps_image_model *m, float width, uint64_t seed)
     for (size_t i = 0; i < ps_image_model_param_count(m); i++)
         p[i] += width * (ps_rng_uniform(&rng) - 0.5f);
 }
+
+image_training image_check_training(ps_image_model *m, const ps_image_train_opts *o)
+{
+    image_training r = {0};
+    ps_image_set train, test;
+    if (image_small_fashion("train", 2000, 4, &train) != 0) {
+        r.trained = ps_error_set(&r.err, "Fashion-MNIST training images missing");
+        return r;
+    }
+    if (image_small_fashion("test", 500, 4, &test) != 0) {
+        ps_image_set_free(&train);
+        r.trained = ps_error_set(&r.err, "Fashion-MNIST test images missing");
+        return r;
+    }
+    r.before = ps_image_eval(m, &test, 0, 1);
+    r.trained = ps_image_train(m, &train, o, &r.err);
+    if (r.trained == 0) {
+        r.after = ps_image_eval(m, &test, 0, 1);
+        r.baseline = ps_image_independent_nll(&train, &test);
+        enum { SAMPLES = 16 };
+        size_t pixels = (size_t)SAMPLES * train.height * train.width;
+        uint8_t *s = malloc(pixels);
+        ps_rng rng;
+        ps_rng_seed(&rng, 2);
+        ps_image_model_sample(m, s, SAMPLES, &rng);
+        for (size_t i = 0; i < pixels; i++) r.invalid += s[i] > 1;
+        free(s);
+    }
+    ps_image_set_free(&train);
+    ps_image_set_free(&test);
+    return r;
+}
