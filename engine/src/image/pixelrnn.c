@@ -21,7 +21,6 @@
 
 #include "image_model_internal.h"
 #include "priorsep/diagonal_bilstm.h"
-#include "priorsep/heads.h"
 #include "priorsep/layers.h"
 #include "priorsep/masked_conv2d.h"
 #include "priorsep/pixel_likelihood.h"
