@@ -117,3 +117,96 @@ int image_small_fashion(const char *split, int count, int factor, ps_image_set *
     ps_image_set_free(&small);
     return status;
 }
+
+image_sample_fit image_check_sample_frequencies(ps_image_model *m, const double *p,
+                                                int n_samples, uint64_t seed)
+{
+    const ps_image_config *c = ps_image_model_config(m);
+    int D = c->height * c->width, cells = 1 << D;
+    enum { CALL = 1000 };
+    uint8_t *x = malloc((size_t)cells * D), *s = malloc((size_t)CALL * D);
+    double *prob = malloc(cells * sizeof(double));
+    long *count = calloc(cells, sizeof(long));
+    ps_rng rng;
+    ps_rng_seed(&rng, seed);
+    if (p) {
+        memcpy(prob, p, cells * sizeof(double));
+    } else {
+        for (int k = 0; k < cells; k++)
+            for (int i = 0; i < D; i++) x[k * D + i] = (uint8_t)((k >> i) & 1);
+        ps_image_model_nll(m, x, cells, prob, &rng);
+        for (int k = 0; k < cells; k++) prob[k] = exp(-prob[k]);
+    }
+    image_sample_fit fit = {.min_expected = INFINITY, .p_min = 1.0};
+    for (int first = 0; first < n_samples; first += CALL) {
+        int n = n_samples - first < CALL ? n_samples - first : CALL;
+        ps_image_model_sample(m, s, n, &rng);
+        for (int j = 0; j < n; j++) {
+            int k = 0;
+            for (int i = 0; i < D; i++) {
+                fit.invalid += s[j * D + i] > 1;
+                k |= (s[j * D + i] & 1) << i;
+            }
+            count[k]++;
+        }
+    }
+    for (int k = 0; k < cells; k++) {
+        double expect = n_samples * prob[k], dev = count[k] - expect;
+        fit.chi_square += dev * dev / expect;
+        fit.worst_z = fmax(fit.worst_z, fabs(dev) / sqrt(expect * (1.0 - prob[k])));
+        fit.min_expected = fmin(fit.min_expected, expect);
+        fit.p_min = fmin(fit.p_min, prob[k]);
+        fit.p_max = fmax(fit.p_max, prob[k]);
+    }
+    free(x), free(s), free(prob), free(count);
+    return fit;
+}
+
+const char *image_fashion_missing(void)
+{
+    ps_image_set s;
+    if (image_small_fashion("test", 1, 4, &s) != 0) return "Fashion-MNIST is not installed";
+    ps_image_set_free(&s);
+    return NULL;
+}
+
+void image_jitter_params(ps_image_model *m, float width, uint64_t seed)
+{
+    ps_rng rng;
+    ps_rng_seed(&rng, seed);
+    float *p = ps_image_model_params(m);
+    for (size_t i = 0; i < ps_image_model_param_count(m); i++)
+        p[i] += width * (ps_rng_uniform(&rng) - 0.5f);
+}
+
+image_training image_check_training(ps_image_model *m, const ps_image_train_opts *o)
+{
+    image_training r = {0};
+    ps_image_set train, test;
+    if (image_small_fashion("train", 2000, 4, &train) != 0) {
+        r.trained = ps_error_set(&r.err, "Fashion-MNIST training images missing");
+        return r;
+    }
+    if (image_small_fashion("test", 500, 4, &test) != 0) {
+        ps_image_set_free(&train);
+        r.trained = ps_error_set(&r.err, "Fashion-MNIST test images missing");
+        return r;
+    }
+    r.before = ps_image_eval(m, &test, 0, 1);
+    r.trained = ps_image_train(m, &train, o, &r.err);
+    if (r.trained == 0) {
+        r.after = ps_image_eval(m, &test, 0, 1);
+        r.baseline = ps_image_independent_nll(&train, &test);
+        enum { SAMPLES = 16 };
+        size_t pixels = (size_t)SAMPLES * train.height * train.width;
+        uint8_t *s = malloc(pixels);
+        ps_rng rng;
+        ps_rng_seed(&rng, 2);
+        ps_image_model_sample(m, s, SAMPLES, &rng);
+        for (size_t i = 0; i < pixels; i++) r.invalid += s[i] > 1;
+        free(s);
+    }
+    ps_image_set_free(&train);
+    ps_image_set_free(&test);
+    return r;
+}

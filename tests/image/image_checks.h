@@ -5,8 +5,10 @@
 #define PRIORSEP_IMAGE_CHECKS_H
 #include <stdint.h>
 
+#include "priorsep/error.h"
 #include "priorsep/image_data.h"
 #include "priorsep/image_model.h"
+#include "priorsep/image_train.h"
 
 /* Autoregressive property, by perturbation over all pairs: for a random image x and
  * every pixel j, changes x_j to every other level and recomputes the conditionals. The
@@ -27,6 +29,45 @@ double image_check_normalization(ps_image_model *m);
  * same rng seed every time, so stochastic losses are differentiated at fixed noise. */
 double image_check_gradients(ps_image_model *m, const uint8_t *x, int n, int probes,
                              double h, double floor, uint64_t seed);
+
+/* Moves every parameter by a uniform draw in [-width/2, width/2) (seeded), off the
+ * initialization: its zero biases put ReLU pre-activations exactly on the kink, where a
+ * central difference sees half a slope. Before image_check_gradients. */
+void image_jitter_params(ps_image_model *m, float width, uint64_t seed);
+
+/* Sampling against the likelihood on a tiny binary model (D = height * width pixels, at
+ * most 20): n_samples images drawn with the rng seeded by `seed` (in calls of at most 1000,
+ * so models that size their scratch by the call stay small) and counted per image, image
+ * k having pixel i = bit i of k. p[k] is each image's probability; NULL takes exp(-nll)
+ * from ps_image_model_nll (with the same rng, before sampling). */
+typedef struct image_sample_fit {
+    double chi_square;   /* sum over the 2^D images of (count - n p)^2 / (n p): 2^D - 1
+                          * degrees of freedom when every image expects >= 5 */
+    double worst_z;      /* max |count - n p| / sqrt(n p (1 - p)), binomial deviations */
+    double min_expected; /* min n p over the images */
+    double p_min, p_max; /* the smallest and the largest p */
+    long invalid;        /* sampled pixels that are not 0 or 1 */
+} image_sample_fit;
+image_sample_fit image_check_sample_frequencies(ps_image_model *m, const double *p,
+                                                int n_samples, uint64_t seed);
+
+/* The short training run of the model tests: m (7x7 binary) trained with o on the first
+ * 2000 Fashion-MNIST training images at 7x7 (image_small_fashion, factor 4) and scored
+ * (ps_image_eval, seed 1) on the first 500 test images before and after; the baseline is
+ * ps_image_independent_nll fitted to the same training images. Then 16 samples (seed 2)
+ * are drawn and their pixels checked. trained is the ps_image_train result (err filled
+ * when -1; the figures are then not set). */
+typedef struct image_training {
+    int trained;
+    ps_error err;
+    double before, after, baseline; /* nats per image */
+    long invalid;                   /* sampled pixels that are not 0 or 1 */
+} image_training;
+image_training image_check_training(ps_image_model *m, const ps_image_train_opts *o);
+
+/* Why a test program that trains on Fashion-MNIST skips (its suite_skip_reason): NULL
+ * when the package is installed. */
+const char *image_fashion_missing(void);
 
 /* A small seeded Fashion-MNIST set for training tests: the first `count` images of
  * split ("train" / "test"), downsampled by `factor` and binarized (seed 1). Returns 0 or

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "image_checks.h"
 #include "priorsep/image_train.h"
 
 ps_image_model *latent_with_samples(ps_image_model *m, int k)
@@ -79,30 +80,6 @@ static double latent_probabilities(ps_image_model *m, int repeats, uint64_t seed
     free(nll);
     free(sums);
     return total;
-}
-
-static double latent_sampling_chi_square(ps_image_model *m, const double *p, int count, uint64_t seed)
-{
-    const ps_image_config *c = ps_image_model_config(m);
-    int D = c->height * c->width, cells = 1 << D;
-    uint8_t *x = malloc((size_t)count * D);
-    long *seen = calloc(cells, sizeof(long));
-    ps_rng rng;
-    ps_rng_seed(&rng, seed);
-    ps_image_model_sample(m, x, count, &rng);
-    for (int s = 0; s < count; s++) {
-        int code = 0;
-        for (int j = 0; j < D; j++) code |= (x[s * D + j] & 1) << j;
-        seen[code]++;
-    }
-    double chi = 0.0;
-    for (int i = 0; i < cells; i++) {
-        double expect = p[i] * count;
-        chi += (seen[i] - expect) * (seen[i] - expect) / expect;
-    }
-    free(x);
-    free(seen);
-    return chi;
 }
 
 /* The model of kind and c, trained briefly on three noisy 2x2 patterns (top row, bottom
@@ -186,7 +163,7 @@ void latent_expect_bound(const char *kind, const ps_image_config *config)
     ck_assert_msg(gap[KS - 1] < 0.25 * gap[0], "k = 64 gap %g, k = 1 gap %g", gap[KS - 1], gap[0]);
     /* 2^D - 1 = 15 degrees of freedom: 37.7 is the 0.999 quantile of chi-square(15); the
      * estimated p(x) are within ~1e-3 relative, which moves the statistic by far less */
-    double chi = latent_sampling_chi_square(m, p, 20000, 9);
+    double chi = image_check_sample_frequencies(m, p, 20000, 9).chi_square;
     printf("%s: sampling chi-square %.2f (15 dof)\n", ps_image_model_kind(m), chi);
     ck_assert_msg(chi < 37.7, "chi-square %g", chi);
     ps_image_model_destroy(m);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layer_fd.h"
 #include "priorsep/gated_pixelcnn_layer.h"
 #include "priorsep/gemm.h"
 #include "test_util.h"
@@ -55,9 +56,10 @@ static void release(fixture *f)
     free(f->d_h_in), free(f->Rv), free(f->Rh), free(f->acts_mem), free(f->scratch);
 }
 
-/* L = sum v Rv + sum h Rh, in double. */
-static double loss(fixture *f)
+/* L = sum v Rv + sum h Rh, in double (f: the fixture). */
+static double loss(void *ctx)
 {
+    fixture *f = ctx;
     gated_layer_forward(&f->L, &f->w, N, H, W, f->v_in, f->h_in, &f->a, f->scratch);
     double L = 0.0;
     for (size_t i = 0; i < f->P * C; i++) L += (double)f->a.v[i] * f->Rv[i] + (double)f->a.h[i] * f->Rh[i];
@@ -72,13 +74,7 @@ static double worst_fd(fixture *f, float *v, const float *g, size_t count)
     const float h = 1e-3f;
     double worst = 0.0;
     for (size_t i = 0; i < count; i++) {
-        float keep = v[i];
-        v[i] = keep + h;
-        double up = loss(f);
-        v[i] = keep - h;
-        double down = loss(f);
-        v[i] = keep;
-        double fd = (up - down) / (2.0 * h);
+        double fd = layer_fd_central(loss, f, v, i, h);
         worst = fmax(worst, fabs(fd - g[i]) / fmax(fabs(fd) + fabs(g[i]), 0.1));
     }
     return worst;

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "layer_fd.h"
 #include "priorsep/gaussian_latent.h"
 #include "test_util.h"
 
@@ -17,24 +18,11 @@ enum { N = 7 };
 #define FD_STEP 1e-3f
 #define FD_TOL 1e-3
 
-typedef double (*objective_fn)(void *ctx);
-
-static double central_difference(objective_fn f, void *ctx, float *v, int i)
-{
-    float keep = v[i];
-    v[i] = keep + FD_STEP;
-    double up = f(ctx);
-    v[i] = keep - FD_STEP;
-    double down = f(ctx);
-    v[i] = keep;
-    return (up - down) / (2.0 * FD_STEP);
-}
-
-static void expect_gradient(objective_fn f, void *ctx, float *v, const float *g, int n,
+static void expect_gradient(layer_objective f, void *ctx, float *v, const float *g, int n,
                             const char *what)
 {
     for (int i = 0; i < n; i++) {
-        double fd = central_difference(f, ctx, v, i);
+        double fd = layer_fd_central(f, ctx, v, i, FD_STEP);
         ck_assert_msg(fabs(fd - g[i]) < FD_TOL, "%s[%d]: fd %g analytic %g", what, i, fd, g[i]);
     }
 }

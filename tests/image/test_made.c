@@ -4,6 +4,7 @@
  * against exp(-nll). */
 #include <check.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -130,14 +131,7 @@ static void random_images(uint8_t *x, int n, int D, uint64_t seed)
 START_TEST(gradients_match_finite_differences)
 {
     ps_image_model *m = make(3, 3, 8, 3, 4);
-    /* Biases start at 0, so a unit whose inputs are all 0 sits exactly on the ReLU's
-     * kink, where the central difference is half a one-sided slope: move every
-     * parameter off the init to a generic point. */
-    float *p = ps_image_model_params(m);
-    ps_rng rng;
-    ps_rng_seed(&rng, 11);
-    for (size_t i = 0; i < ps_image_model_param_count(m); i++)
-        p[i] += 0.2f * (ps_rng_uniform(&rng) - 0.5f);
+    image_jitter_params(m, 0.2f, 11);
     uint8_t x[4 * 9];
     random_images(x, 4, 9, 5);
     for (uint64_t seed = 1; seed <= 3; seed++) {
@@ -185,34 +179,21 @@ START_TEST(batches_draw_masks_from_the_ensemble)
 }
 END_TEST
 
-static ps_image_set train_set, test_set;
-
-const char *suite_skip_reason(void)
-{
-    if (image_small_fashion("train", 2000, 4, &train_set) != 0 ||
-        image_small_fashion("test", 500, 4, &test_set) != 0)
-        return "Fashion-MNIST is not installed (" PS_FASHION_MNIST_DIR ")";
-    return NULL;
-}
+const char *suite_skip_reason(void) { return image_fashion_missing(); }
 
 START_TEST(training_beats_independent_pixels)
 {
     ps_image_model *m = make(7, 7, 100, 4, 8);
-    double before = ps_image_eval(m, &test_set, 0, 1);
     ps_image_train_opts o = ps_image_train_defaults();
     o.steps = 1500;
     o.lr = 3e-3f;
-    ps_error err;
-    ck_assert_msg(ps_image_train(m, &train_set, &o, &err) == 0, "%s", err.msg);
-    double after = ps_image_eval(m, &test_set, 0, 1);
-    double baseline = ps_image_independent_nll(&train_set, &test_set);
-    ck_assert_msg(after < baseline, "test nll %.3f (from %.3f), independent pixels %.3f", after,
-                  before, baseline);
-    uint8_t samples[8 * 49];
-    ps_rng rng;
-    ps_rng_seed(&rng, 2);
-    ps_image_model_sample(m, samples, 8, &rng);
-    for (int i = 0; i < 8 * 49; i++) ck_assert_int_le(samples[i], 1);
+    image_training t = image_check_training(m, &o);
+    ck_assert_msg(t.trained == 0, "%s", t.err.msg);
+    printf("made: test nll %.3f -> %.3f nats, independent pixels %.3f\n", t.before, t.after,
+           t.baseline);
+    ck_assert_msg(t.after < t.baseline, "test nll %.3f (from %.3f), independent pixels %.3f",
+                  t.after, t.before, t.baseline);
+    ck_assert_int_eq(t.invalid, 0);
     ps_image_model_destroy(m);
 }
 END_TEST
@@ -223,36 +204,16 @@ END_TEST
  * expect > 5 counts, asserted, so the chi-square approximation holds). */
 START_TEST(sample_frequencies_match_likelihood)
 {
-    enum { D = 4, CELLS = 16, S = 20000 };
     ps_image_model *m = make(2, 2, 8, 3, 9);
     float *p = ps_image_model_params(m);
     for (size_t i = 0; i < ps_image_model_param_count(m); i++) p[i] *= 3.0f;
-    uint8_t x[CELLS * D];
-    for (int b = 0; b < CELLS; b++)
-        for (int i = 0; i < D; i++) x[b * D + i] = (uint8_t)((b >> i) & 1);
-    double nll[CELLS];
-    ps_rng rng;
-    ps_rng_seed(&rng, 1);
-    ps_image_model_nll(m, x, CELLS, nll, &rng);
-    uint8_t *samples = malloc((size_t)S * D);
-    ps_image_model_sample(m, samples, S, &rng);
-    long count[CELLS] = {0};
-    for (int s = 0; s < S; s++) {
-        int cell = 0;
-        for (int i = 0; i < D; i++) cell |= samples[s * D + i] << i;
-        count[cell]++;
-    }
-    double chi2 = 0.0, lowest = 1.0, highest = 0.0;
-    for (int b = 0; b < CELLS; b++) {
-        double expect = S * exp(-nll[b]);
-        ck_assert_msg(expect > 5.0, "image %d expects only %.2f samples", b, expect);
-        chi2 += (count[b] - expect) * (count[b] - expect) / expect;
-        lowest = fmin(lowest, exp(-nll[b]));
-        highest = fmax(highest, exp(-nll[b]));
-    }
-    ck_assert_msg(highest > 3.0 * lowest, "p(x) spans only %g..%g", lowest, highest);
-    ck_assert_msg(chi2 < 37.7, "chi-square %.2f over 15 degrees of freedom", chi2);
-    free(samples);
+    image_sample_fit fit = image_check_sample_frequencies(m, NULL, 20000, 1);
+    printf("made: sampling chi-square %.2f (15 dof)\n", fit.chi_square);
+    ck_assert_int_eq(fit.invalid, 0);
+    ck_assert_msg(fit.min_expected > 5.0, "an image expects only %.2f samples", fit.min_expected);
+    ck_assert_msg(fit.p_max > 3.0 * fit.p_min, "p(x) spans only %g..%g", fit.p_min, fit.p_max);
+    ck_assert_msg(fit.chi_square < 37.7, "chi-square %.2f over 15 degrees of freedom",
+                  fit.chi_square);
     ps_image_model_destroy(m);
 }
 END_TEST

@@ -120,6 +120,48 @@ START_TEST(bernoulli_is_stable_and_normalized)
 }
 END_TEST
 
+/* The array form is the scalar one per pixel: the same values summed (in double, so the
+ * sum of n = 50 float terms of O(1-10) agrees within 1e-4) and the same gradients, added
+ * to what d_logits held. */
+START_TEST(bernoulli_sum_is_the_scalar_per_pixel)
+{
+    ps_rng rng;
+    ps_rng_seed(&rng, 4);
+    enum { N = 50 };
+    float logits[N], d[N], want_d[N];
+    uint8_t bits[N];
+    fill_uniform(logits, N, -8, 8, &rng);
+    double want = 0.0;
+    for (int i = 0; i < N; i++) {
+        bits[i] = (uint8_t)(ps_rng_u64(&rng) & 1);
+        d[i] = want_d[i] = 0.25f * (float)i;
+        want += ps_bernoulli_nll_backward(logits[i], bits[i], 0.5f, &want_d[i]);
+    }
+    ck_assert_double_eq_tol(ps_bernoulli_nll_sum(logits, bits, N, 0.0f, NULL), want, 1e-4);
+    ck_assert_double_eq_tol(ps_bernoulli_nll_sum(logits, bits, N, 0.5f, d), want, 1e-4);
+    for (int i = 0; i < N; i++) ck_assert_float_eq(d[i], want_d[i]);
+}
+END_TEST
+
+/* The categorical log-probabilities: normalized and each the -nll of its level, for
+ * logits up to +-30 (float terms of O(30): a few ulps, 1e-5). */
+START_TEST(categorical_log_probs_match_the_loss)
+{
+    ps_rng rng;
+    ps_rng_seed(&rng, 5);
+    ps_pixel_likelihood l = {.kind = PS_PIXEL_CATEGORICAL, .levels = 256};
+    float logits[256], lp[256];
+    fill_uniform(logits, 256, -30, 30, &rng);
+    ps_pixel_log_probs(&l, logits, lp);
+    double total = 0.0;
+    for (int v = 0; v < 256; v++) {
+        total += exp(lp[v]);
+        ck_assert_double_eq_tol(lp[v], -ps_pixel_nll_backward(&l, logits, v, 0.0f, NULL), 1e-5);
+    }
+    ck_assert_double_eq_tol(total, 1.0, 1e-5);
+}
+END_TEST
+
 Suite *suite(void)
 {
     Suite *s = suite_create("image");
@@ -128,6 +170,8 @@ Suite *suite(void)
     tcase_add_test(tc, gradients_match_finite_differences);
     tcase_add_test(tc, samples_follow_the_probabilities);
     tcase_add_test(tc, bernoulli_is_stable_and_normalized);
+    tcase_add_test(tc, bernoulli_sum_is_the_scalar_per_pixel);
+    tcase_add_test(tc, categorical_log_probs_match_the_loss);
     suite_add_tcase(s, tc);
     return s;
 }

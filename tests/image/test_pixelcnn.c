@@ -53,16 +53,9 @@ END_TEST
 
 /* A generic point: at initialization the biases are zero and the first pixels see only
  * zero padding, which puts pre-activations exactly on the ReLUs' kinks (or, with small
- * parameters, within 1e-4 of them), where a central difference straddles the kink.
- * Uniform +-0.5 on every parameter moves them O(1) away. */
-static void jitter(ps_image_model *m, uint64_t seed)
-{
-    ps_rng rng;
-    ps_rng_seed(&rng, seed);
-    float *p = ps_image_model_params(m);
-    for (size_t i = 0; i < ps_image_model_param_count(m); i++)
-        p[i] += ps_rng_uniform(&rng) - 0.5f;
-}
+ * parameters, within 1e-4 of them). Uniform +-0.5 on every parameter moves them O(1)
+ * away. */
+static void jitter(ps_image_model *m, uint64_t seed) { image_jitter_params(m, 1.0f, seed); }
 
 /* Central differences of a float32 forward with h = 1e-3: the loss (a few dozen pixel
  * terms of O(1), summed in double) carries rounding of ~1e-6, so the difference is good
@@ -98,71 +91,45 @@ END_TEST
 
 START_TEST(training_beats_independent_pixels)
 {
-    ps_image_set train, test;
-    ck_assert_int_eq(image_small_fashion("train", 2000, 4, &train), 0);
-    ck_assert_int_eq(image_small_fashion("test", 500, 4, &test), 0);
     ps_image_model *m = make(_i, 7, 7, 2, 16, 2, 0, 7);
-    double before = ps_image_eval(m, &test, 0, 1);
     ps_image_train_opts o = ps_image_train_defaults();
     o.steps = 300;
     o.lr = 3e-3f;
     o.warmup = 20;
-    ps_error err;
-    ck_assert_msg(ps_image_train(m, &train, &o, &err) == 0, "%s", err.msg);
-    double after = ps_image_eval(m, &test, 0, 1);
-    double baseline = ps_image_independent_nll(&train, &test);
-    printf("%s 7x7: test nll %.3f -> %.3f nats, independent pixels %.3f\n", kinds[_i], before,
-           after, baseline);
-    ck_assert_msg(after < baseline, "%s: %.3f not below the baseline %.3f", kinds[_i], after,
-                  baseline);
+    image_training t = image_check_training(m, &o);
+    ck_assert_msg(t.trained == 0, "%s", t.err.msg);
+    printf("%s 7x7: test nll %.3f -> %.3f nats, independent pixels %.3f\n", kinds[_i], t.before,
+           t.after, t.baseline);
+    ck_assert_msg(t.after < t.baseline, "%s: %.3f not below the baseline %.3f", kinds[_i],
+                  t.after, t.baseline);
+    ck_assert_int_eq(t.invalid, 0);
     ps_image_model_destroy(m);
-    ps_image_set_free(&train);
-    ps_image_set_free(&test);
 }
 END_TEST
 
-/* Empirical frequency of every binary image of D pixels over `draws` samples against
- * exp(-nll): 5 binomial standard deviations per cell (a correct sampler fails one of 64
- * cells about once in 50,000 runs; seeded, so the outcome is fixed anyway). */
-static void check_sample_frequencies(ps_image_model *m, int D, int draws)
+/* Empirical frequency of every binary image over `draws` samples against exp(-nll):
+ * 5 binomial standard deviations per image (a correct sampler fails one of 128 images
+ * about once in 30,000 runs; seeded, so the outcome is fixed anyway). Per image rather
+ * than chi-square: the 7-pixel case has images expecting fewer than 5 samples. */
+static void check_sample_frequencies(ps_image_model *m, int draws)
 {
-    int cells = 1 << D;
-    uint8_t *x = malloc((size_t)cells * D), *s = malloc((size_t)draws * D);
-    double *nll = malloc(cells * sizeof(double));
-    long *hits = calloc(cells, sizeof(long));
-    for (int k = 0; k < cells; k++)
-        for (int i = 0; i < D; i++) x[k * D + i] = (uint8_t)((k >> i) & 1);
-    ps_rng rng;
-    ps_rng_seed(&rng, 9);
-    ps_image_model_nll(m, x, cells, nll, &rng);
-    enum { CHUNK = 1000 }; /* keeps the padded frames of a 2x2 image small */
-    for (int first = 0; first < draws; first += CHUNK)
-        ps_image_model_sample(m, s + (size_t)first * D, CHUNK, &rng);
-    for (int n = 0; n < draws; n++) {
-        int k = 0;
-        for (int i = 0; i < D; i++) {
-            ck_assert_int_le(s[n * D + i], 1);
-            k |= s[n * D + i] << i;
-        }
-        hits[k]++;
-    }
-    for (int k = 0; k < cells; k++) {
-        double p = exp(-nll[k]), f = (double)hits[k] / draws;
-        ck_assert_msg(fabs(f - p) < 5 * sqrt(p * (1 - p) / draws) + 1e-9,
-                      "%s image %d: frequency %.4f, p %.4f", ps_image_model_kind(m), k, f, p);
-    }
-    free(x), free(s), free(nll), free(hits);
+    image_sample_fit fit = image_check_sample_frequencies(m, NULL, draws, 9);
+    printf("%s %dx%d: sampling worst deviation %.2f sd\n", ps_image_model_kind(m),
+           ps_image_model_config(m)->height, ps_image_model_config(m)->width, fit.worst_z);
+    ck_assert_int_eq(fit.invalid, 0);
+    ck_assert_msg(fit.worst_z < 5.0, "%s: an image off by %.2f sd", ps_image_model_kind(m),
+                  fit.worst_z);
 }
 
 START_TEST(samples_follow_the_model)
 {
     ps_image_model *m = make(_i, 2, 2, 2, 8, 1, 0, 10);
-    check_sample_frequencies(m, 4, 20000);
+    check_sample_frequencies(m, 20000);
     ps_image_model_destroy(m);
     /* 7 rows, one 3 x 3 layer: each forward runs over a window of 5 (plain) or 6 (gated)
      * rows, so this also checks that the window holds everything a row depends on. */
     m = make(_i, 7, 1, 2, 8, 1, 0, 11);
-    check_sample_frequencies(m, 7, 20000);
+    check_sample_frequencies(m, 20000);
     ps_image_model_destroy(m);
 }
 END_TEST
@@ -240,13 +207,7 @@ START_TEST(reach_up_is_exact)
 }
 END_TEST
 
-const char *suite_skip_reason(void)
-{
-    ps_image_set s;
-    if (image_small_fashion("test", 1, 4, &s) != 0) return "Fashion-MNIST is not installed";
-    ps_image_set_free(&s);
-    return NULL;
-}
+const char *suite_skip_reason(void) { return image_fashion_missing(); }
 
 Suite *suite(void)
 {

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "image/image_checks.h"
 #include "priorsep/image_train.h"
@@ -142,65 +141,36 @@ END_TEST
 
 START_TEST(training_beats_baseline)
 {
-    ps_image_set train, test;
-    ck_assert_int_eq(image_small_fashion("train", 2000, 4, &train), 0);
-    ck_assert_int_eq(image_small_fashion("test", 500, 4, &test), 0);
     ps_image_model *m = make(kinds[_i], 7, 7, 2, 8, 1, 6);
     ps_image_train_opts o = ps_image_train_defaults();
     o.steps = 300;
     o.lr = 1e-2f;
     o.warmup = 20;
-    ps_error err;
-    ck_assert_msg(ps_image_train(m, &train, &o, &err) == 0, "%s", err.msg);
-    double nll = ps_image_eval(m, &test, 0, 1), base = ps_image_independent_nll(&train, &test);
-    printf("%s: test nll %.3f nats, independent pixels %.3f\n", kinds[_i], nll, base);
-    ck_assert_double_lt(nll, base);
+    image_training t = image_check_training(m, &o);
+    ck_assert_msg(t.trained == 0, "%s", t.err.msg);
+    printf("%s: test nll %.3f -> %.3f nats, independent pixels %.3f\n", kinds[_i], t.before,
+           t.after, t.baseline);
+    ck_assert_double_lt(t.after, t.baseline);
+    ck_assert_int_eq(t.invalid, 0);
     ps_image_model_destroy(m);
-    ps_image_set_free(&train);
-    ps_image_set_free(&test);
 }
 END_TEST
 
 START_TEST(sample_frequencies)
 {
-    enum { D = 4, IMAGES = 16, SAMPLES = 20000 };
     ps_image_model *m = make(kinds[_i], 2, 2, 2, 4, 2, 7);
-    uint8_t all[IMAGES * D], *s = malloc(SAMPLES * D);
-    double nll[IMAGES];
-    for (int b = 0; b < IMAGES; b++)
-        for (int i = 0; i < D; i++) all[b * D + i] = (uint8_t)((b >> i) & 1);
-    ps_rng rng;
-    ps_rng_seed(&rng, 12);
-    ps_image_model_nll(m, all, IMAGES, nll, &rng);
-    ps_image_model_sample(m, s, SAMPLES, &rng);
-    int count[IMAGES] = {0};
-    for (int k = 0; k < SAMPLES; k++) {
-        int b = 0;
-        for (int i = 0; i < D; i++) {
-            ck_assert_int_le(s[k * D + i], 1);
-            b |= s[k * D + i] << i;
-        }
-        count[b]++;
-    }
-    double chi2 = 0.0;
-    for (int b = 0; b < IMAGES; b++) {
-        double expect = SAMPLES * exp(-nll[b]);
-        ck_assert_double_gt(expect, 5.0); /* the chi-square approximation holds */
-        chi2 += (count[b] - expect) * (count[b] - expect) / expect;
-    }
+    image_sample_fit fit = image_check_sample_frequencies(m, NULL, 20000, 12);
+    printf("%s: sampling chi-square %.2f (15 dof)\n", kinds[_i], fit.chi_square);
+    ck_assert_int_eq(fit.invalid, 0);
+    ck_assert_double_gt(fit.min_expected, 5.0); /* the chi-square approximation holds */
     /* 15 degrees of freedom: P(chi2 > 37.7) = 0.001 for a correct sampler (seeded, so
      * the figure is fixed; a sampler off by a few percent in any cell lands far above) */
-    ck_assert_msg(chi2 < 37.7, "chi-square %g", chi2);
-    free(s);
+    ck_assert_msg(fit.chi_square < 37.7, "chi-square %g", fit.chi_square);
     ps_image_model_destroy(m);
 }
 END_TEST
 
-const char *suite_skip_reason(void)
-{
-    return access(PS_FASHION_MNIST_DIR, R_OK) == 0 ? NULL
-                                                   : "Fashion-MNIST not installed (dataset-fashion-mnist)";
-}
+const char *suite_skip_reason(void) { return image_fashion_missing(); }
 
 Suite *suite(void)
 {

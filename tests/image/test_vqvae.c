@@ -302,13 +302,7 @@ START_TEST(training_beats_independent_pixels)
 }
 END_TEST
 
-const char *suite_skip_reason(void)
-{
-    ps_image_set s;
-    if (image_small_fashion("test", 1, 4, &s) != 0) return "Fashion-MNIST is not installed";
-    ps_image_set_free(&s);
-    return NULL;
-}
+const char *suite_skip_reason(void) { return image_fashion_missing(); }
 
 Suite *suite(void)
 {

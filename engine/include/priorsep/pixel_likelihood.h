@@ -12,10 +12,16 @@
  * times its gradient with respect to the parameters into d_params (callers zero it). */
 #ifndef PRIORSEP_PIXEL_LIKELIHOOD_H
 #define PRIORSEP_PIXEL_LIKELIHOOD_H
+#include <stdint.h>
+
 #include "priorsep/rng.h"
 
 /* ---- Bernoulli from a logit l: log p(1) = -softplus(-l), log p(0) = -softplus(l) ---- */
 float ps_bernoulli_nll_backward(float logit, int bit, float scale, float *d_logit);
+/* The same over n pixels (bits[i] 0 or 1 under logits[i]): the sum of the n values, in
+ * double, and with d_logits != NULL the n gradients ADDED as above. */
+double ps_bernoulli_nll_sum(const float *logits, const uint8_t *bits, int n, float scale,
+                            float *d_logits);
 int ps_bernoulli_sample(float logit, ps_rng *rng);
 
 /* ---- discretized logistic mixture over 256 levels ----

@@ -172,17 +172,4 @@ static void init(ps_image_model *m, ps_rng *rng)
     pixelcnn_init_head(m, rng);
 }
 
-const ps_image_ops ps_gated_pixelcnn_ops = {
-    .kind = "gated-pixelcnn",
-    .exact = 1,
-    .autoregressive = 1,
-    .create = create,
-    .bind = bind,
-    .destroy = destroy,
-    .init = init,
-    .loss = pixelcnn_loss,
-    .nll = pixelcnn_nll,
-    .order = ps_image_raster_order,
-    .conditionals = pixelcnn_conditionals,
-    .sample = pixelcnn_sample,
-};
+const ps_image_ops ps_gated_pixelcnn_ops = PIXELCNN_OPS("gated-pixelcnn", create, bind, destroy, init);

@@ -21,6 +21,7 @@
 #include "image_model_internal.h"
 #include "priorsep/gaussian_latent.h"
 #include "priorsep/layers.h"
+#include "priorsep/pixel_likelihood.h"
 #include "vae_common.h"
 
 /* NLL_ROWS: rows (image samples) per pass of scoring and sampling, which bounds the
@@ -295,10 +296,10 @@ static double ladder_loss(ps_image_model *m, const uint8_t *x, int n, float scal
     bottom_up(v, n);
     double kl = top_down(v, n, rng), rec = 0.0;
     decoder_forward(v, n);
-    if (!backward) return kl + bernoulli_logit_nll(v->logits, x, n * D);
+    if (!backward) return kl + ps_bernoulli_nll_sum(v->logits, x, n * D, 0.0f, NULL);
     /* decoder */
     memset(v->dlogits, 0, (size_t)n * D * sizeof(float));
-    rec = bernoulli_logit_nll_backward(v->logits, x, n * D, scale, v->dlogits);
+    rec = ps_bernoulli_nll_sum(v->logits, x, n * D, scale, v->dlogits);
     for (int i = 0; i < L; i++) {
         memset(v->dz[i], 0, (size_t)n * Z * sizeof(float));
         memset(v->de[i], 0, (size_t)n * 2 * Z * sizeof(float));
@@ -371,8 +372,8 @@ static void ladder_nll(ps_image_model *m, const uint8_t *x, int n, double *out, 
                 const float *z = v->z[i] + (size_t)j * Z, *p = v->p[i] + r, *q = v->q[i] + r;
                 lw += gaussian_logpdf_forward(z, p, p + Z, Z) - gaussian_logpdf_forward(z, q, q + Z, Z);
             }
-            v->log_w[j] = lw - bernoulli_logit_nll(v->logits + (size_t)j * D,
-                                                   xg + (size_t)(j / k) * D, D);
+            v->log_w[j] = lw - ps_bernoulli_nll_sum(v->logits + (size_t)j * D,
+                                                    xg + (size_t)(j / k) * D, D, 0.0f, NULL);
         }
         for (int b = 0; b < g; b++) out[first + b] = iwae_nll(v->log_w + (size_t)b * k, k);
     }
@@ -392,7 +393,8 @@ static void ladder_sample(ps_image_model *m, uint8_t *out, int n, ps_rng *rng)
             sample_rows(v, i, v->p[i], N, rng);
         }
         decoder_forward(v, N);
-        bernoulli_logit_sample(out + (size_t)first * v->D, v->logits, N * v->D, rng);
+        uint8_t *x = out + (size_t)first * v->D;
+        for (size_t i = 0; i < (size_t)N * v->D; i++) x[i] = (uint8_t)ps_bernoulli_sample(v->logits[i], rng);
     }
 }
 

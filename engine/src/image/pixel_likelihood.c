@@ -23,6 +23,15 @@ float ps_bernoulli_nll_backward(float logit, int bit, float scale, float *d_logi
     return softplus(bit ? -logit : logit);
 }
 
+double ps_bernoulli_nll_sum(const float *logits, const uint8_t *bits, int n, float scale,
+                            float *d_logits)
+{
+    double sum = 0.0;
+    for (int i = 0; i < n; i++)
+        sum += ps_bernoulli_nll_backward(logits[i], bits[i], scale, d_logits ? d_logits + i : NULL);
+    return sum;
+}
+
 int ps_bernoulli_sample(float logit, ps_rng *rng)
 {
     return ps_rng_uniform(rng) < sigmoid(logit);
@@ -168,9 +177,11 @@ void ps_pixel_log_probs(const ps_pixel_likelihood *l, const float *params, float
         out[0] = -softplus(params[0]);
         out[1] = -softplus(-params[0]);
         return;
-    case PS_PIXEL_CATEGORICAL:
-        for (int v = 0; v < l->levels; v++) out[v] = ps_categorical_logprob(params, l->levels, v);
+    case PS_PIXEL_CATEGORICAL: { /* one normalizer for all levels */
+        float lse = logsumexp(params, l->levels);
+        for (int v = 0; v < l->levels; v++) out[v] = params[v] - lse;
         return;
+    }
     case PS_PIXEL_DLOGISTIC: ps_dlogistic_log_probs(params, l->components, out); return;
     }
 }

@@ -50,4 +50,13 @@ void pixelcnn_nll(ps_image_model *m, const uint8_t *x, int n, double *out, ps_rn
 void pixelcnn_conditionals(ps_image_model *m, const uint8_t *x, float *out);
 void pixelcnn_sample(ps_image_model *m, uint8_t *out, int n, ps_rng *rng);
 
+/* A variant's ops table: its own kind, create, bind, destroy and init, the rest shared. */
+#define PIXELCNN_OPS(kind_, create_, bind_, destroy_, init_)                                  \
+    {                                                                                       \
+        .kind = kind_, .exact = 1, .autoregressive = 1, .create = create_, .bind = bind_,   \
+        .destroy = destroy_, .init = init_, .loss = pixelcnn_loss, .nll = pixelcnn_nll,    \
+        .order = ps_image_raster_order, .conditionals = pixelcnn_conditionals,             \
+        .sample = pixelcnn_sample,                                                          \
+    }
+
 #endif

@@ -12,45 +12,36 @@
  *
  * Every map is position-major with the images of a batch innermost, [H][W][n][channels],
  * which lets one product cover a whole row (Row LSTM) or skewed column (Diagonal BiLSTM)
- * of every image at once. */
+ * of every image at once. The input convolution (masked_conv2d.h, image-major) is
+ * transposed into that layout. Batches are taken CHUNK images at a time, the scratch for
+ * one chunk allocated at create. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "image_model_internal.h"
 #include "priorsep/diagonal_bilstm.h"
-#include "priorsep/heads.h"
 #include "priorsep/layers.h"
+#include "priorsep/masked_conv2d.h"
+#include "priorsep/pixel_likelihood.h"
 #include "priorsep/row_lstm.h"
 
-/* ---- the mask-A input convolution ----
- * A single-channel image needs no channel masks: mask A is the 7x7 window's rows above
- * and the positions to the left on the centre row, 3 * 7 + 3 = 24 taps. It is computed
- * as one product: the 24 taps of every position gathered (im2col), times [24][C]. */
-enum { MASK_A_HALF = 3, MASK_A_TAPS = 3 * 7 + 3 };
+/* The input convolution: a single-channel image needs no channel masks, so mask A is the
+ * 7x7 window's rows above and the positions to the left on the centre row, 24 taps. */
+enum { MASK_A_SIZE = 7, MASK_A_TAPS = 3 * 7 + 3 };
 
-/* cols[(p * n + b) * 24 + t] = the pixel under tap t at position p of image b, scaled
- * to [0, 1], or 0 outside the image. */
-static void mask_a_gather(float *cols, const uint8_t *x, int n, int H, int W, int levels)
+/* Images per pass: bounds the scratch (allocated at create) and the sampler's batch. */
+enum { CHUNK = 64 };
+
+/* dst [b][a][c] = src [a][b][c]: swaps the two outer dimensions of a map with c channels
+ * innermost (image-major to position-major and back). */
+static void swap_outer(float *dst, const float *src, int a, int b, int c)
 {
-    int D = H * W;
-    float scale = 1.0f / (float)(levels - 1);
-    for (int i = 0; i < H; i++)
-        for (int c = 0; c < W; c++)
-            for (int b = 0; b < n; b++) {
-                float *row = cols + ((size_t)(i * W + c) * n + b) * MASK_A_TAPS;
-                int t = 0;
-                for (int dy = -MASK_A_HALF; dy <= 0; dy++)
-                    for (int dx = -MASK_A_HALF; dx <= MASK_A_HALF && (dy < 0 || dx < 0); dx++) {
-                        int y = i + dy, v = c + dx;
-                        row[t++] = y >= 0 && v >= 0 && v < W ? x[(size_t)b * D + y * W + v] * scale
-                                                              : 0.0f;
-                    }
-            }
+    for (int i = 0; i < a; i++)
+        for (int j = 0; j < b; j++)
+            memcpy(dst + ((size_t)j * a + i) * c, src + ((size_t)i * b + j) * c,
+                   (size_t)c * sizeof(float));
 }
-
-/* ---- the Bernoulli likelihood of a logit l: -log p(v) = softplus(l) - v l ---- */
-static double softplus(double l) { return fmax(l, 0.0) + log1p(exp(-fabs(l))); }
 
 /* The model's tensors: the same layout in the parameter and the gradient block. */
 typedef struct {
@@ -65,10 +56,11 @@ typedef struct {
 typedef struct {
     int diagonal; /* 0: Row LSTM, 1: Diagonal BiLSTM */
     int H, W, D, hid, C, K, layers;
+    ps_pixel_likelihood lik;
+    ps_conv_taps mask_a;
     tensors p, g;
-    /* activations for up to `cap` images (grown on demand) */
-    int cap;
-    float *cols, *F, *h, *act, *a1, *a2, *logits, *d_logits, *d_a, *d_F, *d_h, *work;
+    /* activations for CHUNK images; img holds the scaled pixels, image-major */
+    float *img, *conv_work, *F, *h, *act, *a1, *a2, *logits, *d_logits, *d_a, *d_F, *d_h, *work;
     size_t act_floats, work_floats;
 } pixelrnn;
 
@@ -105,20 +97,15 @@ static size_t carve(const pixelrnn *r, float *base, tensors *t)
 
 static void free_activations(pixelrnn *r)
 {
-    float **bufs[] = {&r->cols, &r->F, &r->h, &r->act, &r->a1, &r->a2, &r->logits,
-                      &r->d_logits, &r->d_a, &r->d_F, &r->d_h, &r->work};
-    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
-        free(*bufs[i]);
-        *bufs[i] = NULL;
-    }
-    r->cap = 0;
+    float *bufs[] = {r->img, r->conv_work, r->F, r->h, r->act, r->a1, r->a2, r->logits,
+                     r->d_logits, r->d_a, r->d_F, r->d_h, r->work};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) free(bufs[i]);
 }
 
-/* Makes room for n images; -1 when out of memory. */
-static int reserve(pixelrnn *r, int n)
+/* The scratch of n = CHUNK images; -1 when out of memory. */
+static int alloc_activations(pixelrnn *r)
 {
-    if (n <= r->cap) return 0;
-    free_activations(r);
+    int n = CHUNK;
     size_t P = (size_t)r->D * n, C = r->C;
     if (r->diagonal) {
         r->act_floats = diagonal_bilstm_act_floats(r->H, r->W, n, r->hid);
@@ -127,7 +114,8 @@ static int reserve(pixelrnn *r, int n)
         r->act_floats = P * 5 * r->hid; /* z and c */
         r->work_floats = row_lstm_work_floats(r->H, r->W, n, r->hid);
     }
-    r->cols = malloc(P * MASK_A_TAPS * sizeof(float));
+    r->img = malloc(P * sizeof(float));
+    r->conv_work = malloc(masked_conv2d_scratch(n, r->H, r->W, 1, r->C, &r->mask_a) * sizeof(float));
     r->F = malloc((r->layers + 1) * P * C * sizeof(float));
     r->h = malloc(r->layers * P * r->hid * sizeof(float));
     r->act = malloc(r->layers * r->act_floats * sizeof(float));
@@ -139,12 +127,9 @@ static int reserve(pixelrnn *r, int n)
     r->d_F = malloc(P * C * sizeof(float));
     r->d_h = malloc(P * r->hid * sizeof(float));
     r->work = malloc(r->work_floats * sizeof(float));
-    if (!r->cols || !r->F || !r->h || !r->act || !r->a1 || !r->a2 || !r->logits ||
-        !r->d_logits || !r->d_a || !r->d_F || !r->d_h || !r->work) {
-        free_activations(r);
+    if (!r->img || !r->conv_work || !r->F || !r->h || !r->act || !r->a1 || !r->a2 ||
+        !r->logits || !r->d_logits || !r->d_a || !r->d_F || !r->d_h || !r->work)
         return -1;
-    }
-    r->cap = n;
     return 0;
 }
 
@@ -165,11 +150,21 @@ static int create(ps_image_model *m, int diagonal, ps_error *err)
     }
     *r = (pixelrnn){.diagonal = diagonal, .H = cfg->height, .W = cfg->width,
                     .D = cfg->height * cfg->width, .hid = cfg->hidden, .C = 2 * cfg->hidden,
-                    .K = cfg->levels == 2 ? 1 : cfg->levels, .layers = cfg->layers};
+                    .layers = cfg->layers, .mask_a = ps_conv_taps_masked(MASK_A_SIZE, 0)};
+    r->lik = cfg->levels == 2
+                 ? (ps_pixel_likelihood){.kind = PS_PIXEL_BERNOULLI, .levels = 2}
+                 : (ps_pixel_likelihood){.kind = PS_PIXEL_CATEGORICAL, .levels = cfg->levels};
+    r->K = ps_pixel_param_count(&r->lik);
     r->p.blocks = blocks;
     r->g.blocks = blocks + cfg->layers;
-    m->n_params = carve(r, NULL, &r->p);
     m->impl = r;
+    if (alloc_activations(r) != 0) {
+        m->ops->destroy(m);
+        m->impl = NULL;
+        return ps_error_set(err, "%s: out of memory for the scratch of %d images of %dx%d",
+                            m->ops->kind, CHUNK, cfg->height, cfg->width);
+    }
+    m->n_params = carve(r, NULL, &r->p);
     return 0;
 }
 
@@ -217,13 +212,15 @@ static void init(ps_image_model *m, ps_rng *rng)
     fill_normal(r->p.w2, C * r->K, 1.0f / sqrtf((float)C), rng);
 }
 
-/* logits of n images ([D][n][K]); -1 when out of memory. */
-static int forward(pixelrnn *r, const uint8_t *x, int n, int levels)
+/* logits of n <= CHUNK images ([D][n][K]); the input pixels scaled to [0, 1]. */
+static void forward(pixelrnn *r, const uint8_t *x, int n, int levels)
 {
-    if (reserve(r, n) != 0) return -1;
     int P = r->D * n, C = r->C, hid = r->hid;
-    mask_a_gather(r->cols, x, n, r->H, r->W, levels);
-    ps_gemm(P, C, MASK_A_TAPS, r->cols, MASK_A_TAPS, r->p.wa, C, r->p.ba, 0.0f, r->F, C);
+    float scale = 1.0f / (float)(levels - 1);
+    for (int i = 0; i < P; i++) r->img[i] = x[i] * scale;
+    masked_conv2d_forward(r->a1, r->img, n, r->H, r->W, 1, C, &r->mask_a, r->p.wa, r->p.ba, 0,
+                          r->conv_work);
+    swap_outer(r->F, r->a1, n, r->D, C);
     for (int l = 0; l < r->layers; l++) {
         const lstm_block *k = &r->p.blocks[l];
         const float *in = r->F + (size_t)l * P * C;
@@ -242,7 +239,6 @@ static int forward(pixelrnn *r, const uint8_t *x, int n, int levels)
     linear_forward(ps_gemm, r->a2, C, r->a1, C, P, C, C, r->p.w1, r->p.b1, 0);
     relu_forward(r->a2, r->a2, (size_t)P * C);
     linear_forward(ps_gemm, r->logits, r->K, r->a2, C, P, C, r->K, r->p.w2, r->p.b2, 0);
-    return 0;
 }
 
 /* From d_logits back to the gradient block (ADDS). */
@@ -276,21 +272,9 @@ static void backward(pixelrnn *r, int n)
                               k->w_ss, r->work);
     }
     /* the input convolution: weights only, pixels get no gradient */
-    ps_gemm_tn(MASK_A_TAPS, C, P, r->cols, MASK_A_TAPS, r->d_F, C, 1.0f, g->wa, C);
-    for (int p = 0; p < P; p++)
-        for (int c = 0; c < C; c++) g->ba[c] += r->d_F[(size_t)p * C + c];
-}
-
-/* -log p(v | logits) of one pixel; with d != NULL also ADDS scale times its gradient. */
-static double pixel_nll(const float *logits, int K, int v, float scale, float *d)
-{
-    if (K > 1) {
-        if (d) return ps_categorical_nll_backward(logits, K, v, scale, d);
-        return -ps_categorical_logprob(logits, K, v);
-    }
-    double l = logits[0];
-    if (d) d[0] += scale * (float)(1.0 / (1.0 + exp(-l)) - v);
-    return softplus(l) - v * l;
+    swap_outer(r->d_a, r->d_F, r->D, n, C);
+    masked_conv2d_backward(NULL, g->wa, g->ba, r->d_a, r->img, n, r->H, r->W, 1, C, &r->mask_a,
+                           r->p.wa, r->conv_work);
 }
 
 /* Per-image nll of n images into out (NULL: not wanted); with backward, the gradient. */
@@ -298,21 +282,25 @@ static double score(ps_image_model *m, const uint8_t *x, int n, float scale, int
                     double *out)
 {
     pixelrnn *r = m->impl;
-    if (forward(r, x, n, m->cfg.levels) != 0) return NAN;
-    int K = r->K;
-    if (backward_pass) memset(r->d_logits, 0, (size_t)r->D * n * K * sizeof(float));
+    int K = r->K, D = r->D;
     double total = 0.0;
-    for (int b = 0; b < n; b++) {
-        double sum = 0.0;
-        for (int p = 0; p < r->D; p++) {
-            size_t row = ((size_t)p * n + b) * K;
-            sum += pixel_nll(r->logits + row, K, x[(size_t)b * r->D + p], scale,
-                             backward_pass ? r->d_logits + row : NULL);
+    for (int first = 0; first < n; first += CHUNK) {
+        int k = n - first < CHUNK ? n - first : CHUNK;
+        const uint8_t *xc = x + (size_t)first * D;
+        forward(r, xc, k, m->cfg.levels);
+        if (backward_pass) memset(r->d_logits, 0, (size_t)D * k * K * sizeof(float));
+        for (int b = 0; b < k; b++) {
+            double sum = 0.0;
+            for (int p = 0; p < D; p++) {
+                size_t row = ((size_t)p * k + b) * K;
+                sum += ps_pixel_nll_backward(&r->lik, r->logits + row, xc[(size_t)b * D + p], scale,
+                                             backward_pass ? r->d_logits + row : NULL);
+            }
+            if (out) out[first + b] = sum;
+            total += sum;
         }
-        if (out) out[b] = sum;
-        total += sum;
+        if (backward_pass) backward(r, k);
     }
-    if (backward_pass) backward(r, n);
     return total;
 }
 
@@ -326,33 +314,16 @@ static double loss(ps_image_model *m, const uint8_t *x, int n, float scale, int 
 static void nll(ps_image_model *m, const uint8_t *x, int n, double *out, ps_rng *rng)
 {
     (void)rng;
-    if (isnan(score(m, x, n, 0.0f, 0, out))) /* out of memory */
-        for (int b = 0; b < n; b++) out[b] = NAN;
+    score(m, x, n, 0.0f, 0, out);
 }
 
 static void conditionals(ps_image_model *m, const uint8_t *x, float *out)
 {
     pixelrnn *r = m->impl;
     int L = m->cfg.levels;
-    if (forward(r, x, 1, L) != 0) {
-        for (size_t i = 0; i < (size_t)r->D * L; i++) out[i] = NAN;
-        return;
-    }
-    for (int p = 0; p < r->D; p++) {
-        const float *l = r->logits + (size_t)p * r->K;
-        float *o = out + (size_t)p * L;
-        if (L == 2) {
-            o[0] = (float)-softplus(l[0]);
-            o[1] = (float)-softplus(-l[0]);
-        } else {
-            float top = l[0];
-            for (int v = 1; v < L; v++) top = fmaxf(top, l[v]);
-            double sum = 0.0;
-            for (int v = 0; v < L; v++) sum += exp(l[v] - top);
-            float lse = top + (float)log(sum);
-            for (int v = 0; v < L; v++) o[v] = l[v] - lse;
-        }
-    }
+    forward(r, x, 1, L);
+    for (int p = 0; p < r->D; p++)
+        ps_pixel_log_probs(&r->lik, r->logits + (size_t)p * r->K, out + (size_t)p * L);
 }
 
 /* Pixel by pixel in raster order, a chunk of images at a time: each pixel is drawn from
@@ -360,19 +331,15 @@ static void conditionals(ps_image_model *m, const uint8_t *x, float *out)
 static void sample(ps_image_model *m, uint8_t *out, int n, ps_rng *rng)
 {
     pixelrnn *r = m->impl;
-    enum { CHUNK = 64 };
     memset(out, 0, (size_t)n * r->D);
     for (int first = 0; first < n; first += CHUNK) {
         int k = n - first < CHUNK ? n - first : CHUNK;
         uint8_t *x = out + (size_t)first * r->D;
         for (int p = 0; p < r->D; p++) {
-            if (forward(r, x, k, m->cfg.levels) != 0) return;
-            for (int b = 0; b < k; b++) {
-                const float *l = r->logits + ((size_t)p * k + b) * r->K;
-                x[(size_t)b * r->D + p] =
-                    r->K > 1 ? (uint8_t)ps_categorical_sample(l, r->K, rng)
-                             : (uint8_t)(ps_rng_uniform(rng) < 1.0f / (1.0f + expf(-l[0])));
-            }
+            forward(r, x, k, m->cfg.levels);
+            for (int b = 0; b < k; b++)
+                x[(size_t)b * r->D + p] = (uint8_t)ps_pixel_sample(
+                    &r->lik, r->logits + ((size_t)p * k + b) * r->K, rng);
         }
     }
 }

@@ -32,6 +32,7 @@
 #include "priorsep/gemm.h"
 #include "priorsep/heads.h"
 #include "priorsep/layers.h"
+#include "priorsep/pixel_likelihood.h"
 #include "priorsep/vector_quantizer.h"
 
 /* The commitment weight of the paper (results were robust to 0.1 .. 2.0). */
@@ -67,16 +68,6 @@ typedef struct vqvae {
 } vqvae;
 
 static vqvae *impl(const ps_image_model *m) { return m->impl; }
-
-/* -log p(x | logit) for a Bernoulli pixel, softplus(l) - x l, stable for any l. (The
- * same per-pixel likelihood as priorsep/pixel_likelihood.h's binary case, which other
- * models share; this model keeps its own until that header lands.) */
-static double bernoulli_logit_nll(float l, int x)
-{
-    return fmax(l, 0.0f) - (double)l * x + log1p(exp(-fabs((double)l)));
-}
-
-static float sigmoid(float l) { return 1.0f / (1.0f + expf(-l)); }
 
 static void free_scratch(vqvae *v)
 {
@@ -282,8 +273,8 @@ static double reconstruction_nll(const vqvae *v, const ps_image_config *c, const
         double s = 0.0;
         for (int r = i * v->G; r < (i + 1) * v->G; r++)
             for (int j = 0; j < v->pp; j++)
-                s += bernoulli_logit_nll(v->logits[(size_t)r * v->pp + j],
-                                         x[patch_pixel(v, c, i, r, j)]);
+                s += ps_bernoulli_nll_backward(v->logits[(size_t)r * v->pp + j],
+                                               x[patch_pixel(v, c, i, r, j)], 0.0f, NULL);
         if (out) out[i] = s;
         total += s;
     }
@@ -313,11 +304,13 @@ static void autoencoder_backward(vqvae *v, const ps_image_config *c, const uint8
 {
     int rows = n * v->G, H = v->H, D = v->D, pp = v->pp;
     const tensors *p = &v->p, *g = &v->g;
-    /* Decoder: d(-log p)/d logit = sigmoid(l) - x. */
+    /* Decoder: the Bernoulli likelihood of each patch pixel. */
+    memset(v->d_logits, 0, (size_t)rows * pp * sizeof(float));
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < pp; j++) {
             size_t k = (size_t)r * pp + j;
-            v->d_logits[k] = scale * (sigmoid(v->logits[k]) - x[patch_pixel(v, c, r / v->G, r, j)]);
+            ps_bernoulli_nll_backward(v->logits[k], x[patch_pixel(v, c, r / v->G, r, j)], scale,
+                                      &v->d_logits[k]);
         }
     memset(v->d_h, 0, (size_t)rows * H * sizeof(float));
     linear_backward(v->d_h, H, g->dec_w2, g->dec_b2, v->d_logits, pp, v->dec_h, H, rows, H, pp,
@@ -412,7 +405,7 @@ static void vqvae_sample(ps_image_model *m, uint8_t *out, int n, ps_rng *rng)
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < v->pp; j++)
             out[patch_pixel(v, &m->cfg, r / v->G, r, j)] =
-                ps_rng_uniform(rng) < sigmoid(v->logits[(size_t)r * v->pp + j]);
+                (uint8_t)ps_bernoulli_sample(v->logits[(size_t)r * v->pp + j], rng);
 }
 
 const ps_image_ops ps_vqvae_ops = {

@@ -26,6 +26,7 @@
 #include "priorsep/gaussian_latent.h"
 #include "priorsep/layers.h"
 #include "priorsep/lstm_cell.h"
+#include "priorsep/pixel_likelihood.h"
 #include "vae_common.h"
 
 enum { ENC_WX, ENC_WH, ENC_B, HEAD_W, HEAD_B, INIT_W, INIT_B, DEC_WX, DEC_WH, DEC_B, OUT_W,
@@ -180,10 +181,12 @@ static void vrae_init(ps_image_model *m, ps_rng *rng)
 }
 
 /* x (n images) into rows 1..R of a time-major sequence buffer, each image repeated
- * `copies` times (sequence b * copies + s); row 0 stays zero. */
+ * `copies` times (sequence b * copies + s); row 0 is zeroed: a pass over more sequences
+ * put pixels where this pass's row 0 lies. */
 static void load_rows(const vrae *v, float *seq, const uint8_t *x, int n, int copies)
 {
     int N = n * copies;
+    memset(seq, 0, (size_t)N * v->W * sizeof(float));
     for (int r = 0; r < v->R; r++)
         for (int j = 0; j < N; j++) {
             const uint8_t *px = x + ((size_t)(j / copies) * v->R + r) * v->W;
@@ -286,8 +289,8 @@ static double sequence_nll(const vrae *v, const uint8_t *x_img, int j, int N)
 {
     double nll = 0.0;
     for (int r = 0; r < v->R; r++)
-        nll += bernoulli_logit_nll(v->logits + ((size_t)r * N + j) * v->W, x_img + (size_t)r * v->W,
-                                   v->W);
+        nll += ps_bernoulli_nll_sum(v->logits + ((size_t)r * N + j) * v->W,
+                                    x_img + (size_t)r * v->W, v->W, 0.0f, NULL);
     return nll;
 }
 
@@ -316,8 +319,8 @@ static double vrae_loss(ps_image_model *m, const uint8_t *x, int n, float scale,
     for (int r = 0; r < R; r++)
         for (int b = 0; b < n; b++) {
             size_t at = ((size_t)r * n + b) * W;
-            rec += bernoulli_logit_nll_backward(v->logits + at, x + b * D + (size_t)r * W, W, scale,
-                                                v->d_logits + at);
+            rec += ps_bernoulli_nll_sum(v->logits + at, x + b * D + (size_t)r * W, W, scale,
+                                        v->d_logits + at);
         }
     memset(v->d_h, 0, R * nH * sizeof(float));
     linear_backward(v->d_h, H, v->g[OUT_W], v->g[OUT_B], v->d_logits, W, v->dec_h, H, R * n, H, W,
@@ -402,7 +405,8 @@ static void vrae_sample(ps_image_model *m, uint8_t *out, int n, ps_rng *rng)
             lstm_step(v->dec_z, c, h, in, W, r ? h - s1 : v->h0, r ? c - s1 : v->c0,
                       v->p[DEC_WX], v->p[DEC_WH], v->p[DEC_B], N, H);
             linear_forward(ps_gemm, v->logits, W, h, H, N, H, W, v->p[OUT_W], v->p[OUT_B], 0);
-            bernoulli_logit_sample(v->rows, v->logits, N * W, rng);
+            for (size_t i = 0; i < (size_t)N * W; i++)
+                v->rows[i] = (uint8_t)ps_bernoulli_sample(v->logits[i], rng);
             for (int j = 0; j < N; j++)
                 memcpy(out + (first + j) * D + (size_t)r * W, v->rows + (size_t)j * W, W);
             for (size_t i = 0; i < (size_t)N * W; i++) in[i] = v->rows[i];
