@@ -181,17 +181,21 @@ int main(int argc, char **argv)
         }
         ps_image_set_free(&samples);
     }
+    static const char header[] =
+        "model,data,size,levels,params,train,test,steps,train_s,eval_s,test_nll_nats,"
+        "baseline_nats,bits_per_dim,baseline_bits_per_dim,gain_percent,nll_is\n";
     char line[512];
     snprintf(line, sizeof line,
              "%s,%s,%dx%d,%d,%zu,%d,%d,%d,%.1f,%.1f,%.2f,%.2f,%.4f,%.4f,%.1f,%s\n", kind, data,
              cfg.height, cfg.width, cfg.levels, ps_image_model_param_count(m), train.count,
              test.count, opts.steps, t_train, t_eval, nll, baseline, bpd, base_bpd,
              100.0 * (1.0 - nll / baseline), ps_image_model_exact(m) ? "exact" : "bound");
-    printf("model,data,size,levels,params,train,test,steps,train_s,eval_s,test_nll_nats,"
-           "baseline_nats,bits_per_dim,baseline_bits_per_dim,gain_percent,nll_is\n%s", line);
+    printf("%s%s", header, line);
     if (csv) {
         FILE *f = fopen(csv, "a");
-        if (!f || fputs(line, f) < 0 || fclose(f) != 0) {
+        int fresh = f && fseek(f, 0, SEEK_END) == 0 && ftell(f) == 0;
+        /* a new file starts with the header */
+        if (!f || (fresh && fputs(header, f) < 0) || fputs(line, f) < 0 || fclose(f) != 0) {
             fprintf(stderr, "bench_image: %s: cannot append\n", csv);
             return 1;
         }
