@@ -19,9 +19,13 @@ mkdir -p "$out"
 config() { # NAME -> bench_image arguments
     case $1 in
     pixelcnn)        echo "pixelcnn --hidden 32 --layers 5 --steps 2500 --lr 2e-3" ;;
+    pixelcnn-64)     echo "pixelcnn --hidden 64 --layers 5 --steps 3000 --lr 2e-3" ;;
     gated-pixelcnn)  echo "gated-pixelcnn --hidden 32 --layers 5 --steps 1500 --lr 1e-3" ;;
+    gated-pixelcnn-4k) echo "gated-pixelcnn --hidden 32 --layers 5 --steps 4000 --lr 2e-3" ;;
     row-lstm)        echo "row-lstm --hidden 16 --layers 2 --steps 1500 --lr 3e-3" ;;
+    row-lstm-32)     echo "row-lstm --hidden 32 --layers 2 --steps 2500 --lr 3e-3" ;;
     diagonal-bilstm) echo "diagonal-bilstm --hidden 16 --layers 2 --steps 1000 --lr 3e-3" ;;
+    diagonal-bilstm-3k) echo "diagonal-bilstm --hidden 16 --layers 2 --steps 3000 --lr 3e-3" ;;
     made)            echo "made --hidden 500 --layers 2 --ensemble 4 --steps 20000 --lr 3e-3" ;;
     ride)            echo "ride --hidden 32 --layers 1 --components 8 --ensemble 2 --steps 4000 --lr 1e-2" ;;
     vrae)            echo "vrae --hidden 128 --latent 32 --steps 6000 --lr 2e-3" ;;
@@ -33,7 +37,7 @@ config() { # NAME -> bench_image arguments
     esac
 }
 
-names=${*:-"pixelcnn gated-pixelcnn row-lstm diagonal-bilstm made ride vrae vqvae ladder-vae pixelcnn-leaves ride-leaves"}
+names=${*:-"pixelcnn pixelcnn-64 gated-pixelcnn gated-pixelcnn-4k row-lstm row-lstm-32 diagonal-bilstm diagonal-bilstm-3k made ride vrae vqvae ladder-vae pixelcnn-leaves ride-leaves"}
 for name in $names; do
     args=$(config "$name")
     echo "== $name: bench_image $args" >&2
