@@ -1,6 +1,7 @@
 /* The image-model dispatcher: kind lookup, the parameter block, argument checks. */
 #include "image_model_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -124,4 +125,13 @@ void ps_image_model_sample(ps_image_model *m, uint8_t *out, int n, ps_rng *rng)
 void ps_image_raster_order(const ps_image_model *m, int *order)
 {
     for (int i = 0; i < m->cfg.height * m->cfg.width; i++) order[i] = i;
+}
+
+double ps_image_neg_log_mean_exp(const double *log_p, int k)
+{
+    double top = log_p[0];
+    for (int s = 1; s < k; s++) top = fmax(top, log_p[s]);
+    double sum = 0.0;
+    for (int s = 0; s < k; s++) sum += exp(log_p[s] - top);
+    return -(top + log(sum / k));
 }

@@ -22,7 +22,6 @@
 #include "priorsep/gaussian_latent.h"
 #include "priorsep/layers.h"
 #include "priorsep/pixel_likelihood.h"
-#include "vae_common.h"
 
 /* NLL_ROWS: rows (image samples) per pass of scoring and sampling, which bounds the
  * scratch (about 30 KB a row at 28x28 with 512 hidden units, 2 layers of 32). */
@@ -375,7 +374,7 @@ static void ladder_nll(ps_image_model *m, const uint8_t *x, int n, double *out, 
             v->log_w[j] = lw - ps_bernoulli_nll_sum(v->logits + (size_t)j * D,
                                                     xg + (size_t)(j / k) * D, D, 0.0f, NULL);
         }
-        for (int b = 0; b < g; b++) out[first + b] = iwae_nll(v->log_w + (size_t)b * k, k);
+        for (int b = 0; b < g; b++) out[first + b] = ps_image_neg_log_mean_exp(v->log_w + (size_t)b * k, k);
     }
 }
 

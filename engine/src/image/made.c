@@ -299,7 +299,7 @@ static void made_nll(ps_image_model *m, const uint8_t *x, int n, double *out, ps
 {
     (void)rng; /* the ensemble is fixed: evaluation draws nothing */
     made *s = m->impl;
-    double *ll = malloc((size_t)s->M * n * sizeof(double)); /* log p_k(x), [M][n] */
+    double *ll = malloc((size_t)n * s->M * sizeof(double)); /* log p_k(x), [n][M] */
     if (!ll) {
         for (int i = 0; i < n; i++) out[i] = NAN;
         return;
@@ -315,16 +315,11 @@ static void made_nll(ps_image_model *m, const uint8_t *x, int n, double *out, ps
                 for (int i = 0; i < s->D; i++)
                     sum -= pixel_nll(logits_of(s)[(size_t)t * s->D + i],
                                      s->x[(size_t)t * s->D + i] > 0.5f);
-                ll[(size_t)k * n + first + t] = sum;
+                ll[(size_t)(first + t) * s->M + k] = sum;
             }
         }
     }
-    for (int i = 0; i < n; i++) {
-        double top = -INFINITY, sum = 0.0;
-        for (int k = 0; k < s->M; k++) top = fmax(top, ll[(size_t)k * n + i]);
-        for (int k = 0; k < s->M; k++) sum += exp(ll[(size_t)k * n + i] - top);
-        out[i] = -(top + log(sum / s->M));
-    }
+    for (int i = 0; i < n; i++) out[i] = ps_image_neg_log_mean_exp(ll + (size_t)i * s->M, s->M);
     free(ll);
 }
 

@@ -27,7 +27,6 @@
 #include "priorsep/layers.h"
 #include "priorsep/lstm_cell.h"
 #include "priorsep/pixel_likelihood.h"
-#include "vae_common.h"
 
 enum { ENC_WX, ENC_WH, ENC_B, HEAD_W, HEAD_B, INIT_W, INIT_B, DEC_WX, DEC_WH, DEC_B, OUT_W,
        OUT_B, TENSORS };
@@ -382,7 +381,7 @@ static void vrae_nll(ps_image_model *m, const uint8_t *x, int n, double *out, ps
         }
         decode(v, v->x_dec, N);
         for (int j = 0; j < N; j++) v->log_w[j] -= sequence_nll(v, xg + (j / k) * D, j, N);
-        for (int b = 0; b < g; b++) out[first + b] = iwae_nll(v->log_w + (size_t)b * k, k);
+        for (int b = 0; b < g; b++) out[first + b] = ps_image_neg_log_mean_exp(v->log_w + (size_t)b * k, k);
     }
 }
 
