@@ -451,10 +451,11 @@ void ps_vqvae_code_conditionals(ps_image_model *m, const int *codes, float *out)
     vqvae *v = impl(m);
     reserve(v, 1);
     code_prior_forward(&v->p.prior, codes, 1, &v->prior_buf, NULL);
-    for (int t = 0; t < v->G; t++)
-        for (int k = 0; k < v->K; k++)
-            out[(size_t)t * v->K + k] =
-                ps_categorical_logprob(v->prior_buf.logits + (size_t)t * v->K, v->K, k);
+    for (int t = 0; t < v->G; t++) {
+        const float *logits = v->prior_buf.logits + (size_t)t * v->K;
+        float lse = ps_logsumexp(logits, v->K); /* one normalizer per position */
+        for (int k = 0; k < v->K; k++) out[(size_t)t * v->K + k] = logits[k] - lse;
+    }
 }
 
 void ps_vqvae_freeze(ps_image_model *m, const uint8_t *x, int n)
