@@ -176,8 +176,7 @@ static void ladder_destroy(ps_image_model *m)
 
 static void init_dense(ladder *v, const dense *l, float gain, ps_rng *rng)
 {
-    float sd = gain / sqrtf((float)l->in), *w = W(v, l);
-    for (size_t i = 0; i < (size_t)l->in * l->out; i++) w[i] = sd * ps_rng_normal(rng);
+    ps_rng_fill_normal(rng, W(v, l), (size_t)l->in * l->out, gain / sqrtf((float)l->in));
     memset(B(v, l), 0, l->out * sizeof(float));
 }
 

@@ -182,8 +182,7 @@ static void made_init(ps_image_model *m, ps_rng *rng)
     for (int j = 0; j < s->n_layers; j++) {
         /* He initialization for the ReLU layers, unit gain for the logits. */
         float gain = j < s->L ? 2.0f : 1.0f, sd = sqrtf(gain / (float)s->cin[j]);
-        size_t size = (size_t)s->cin[j] * s->cout[j];
-        for (size_t i = 0; i < size; i++) s->w[j][i] = sd * ps_rng_normal(rng);
+        ps_rng_fill_normal(rng, s->w[j], (size_t)s->cin[j] * s->cout[j], sd);
         if (s->b[j]) memset(s->b[j], 0, (size_t)s->cout[j] * sizeof(float));
     }
     uint64_t mask_seed = ps_rng_u64(rng);

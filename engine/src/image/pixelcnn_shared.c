@@ -49,8 +49,7 @@ void pixelcnn_bind_head(ps_image_model *m)
 
 void pixelcnn_fill(float *w, size_t count, int fan_in, float gain, ps_rng *rng)
 {
-    float sd = sqrtf(gain / (float)fan_in);
-    for (size_t i = 0; i < count; i++) w[i] = sd * ps_rng_normal(rng);
+    ps_rng_fill_normal(rng, w, count, sqrtf(gain / (float)fan_in));
 }
 
 void pixelcnn_init_head(ps_image_model *m, ps_rng *rng)

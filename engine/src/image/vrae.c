@@ -174,7 +174,7 @@ static void vrae_init(ps_image_model *m, ps_rng *rng)
                            [DEC_WX] = v->W, [DEC_WH] = v->H, [OUT_W] = v->H};
     for (int t = 0; t < TENSORS; t++) {
         float sd = fan_in[t] ? 1.0f / sqrtf((float)fan_in[t]) : 0.0f;
-        for (size_t i = 0; i < v->size[t]; i++) v->p[t][i] = sd * ps_rng_normal(rng);
+        ps_rng_fill_normal(rng, v->p[t], v->size[t], sd);
     }
     for (int k = 0; k < v->H; k++) v->p[ENC_B][v->H + k] = v->p[DEC_B][v->H + k] = 1.0f;
 }
