@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "priorsep/gemm.h"
+
 static const ps_image_ops *const kinds[] = {
     &ps_pixelcnn_ops, &ps_gated_pixelcnn_ops, &ps_row_lstm_ops, &ps_diagonal_bilstm_ops,
     &ps_made_ops,     &ps_ride_ops,           &ps_vrae_ops,     &ps_vqvae_ops,
@@ -45,6 +47,7 @@ ps_image_model *ps_image_model_create(const char *kind, const ps_image_config *c
         ps_error_set(err, "%s: out of memory", kind);
         return NULL;
     }
+    ps_gemm_init(); /* every model's products are offline ps_gemm calls */
     m->ops = ops;
     m->cfg = *cfg;
     if (ops->create(m, err) != 0) {

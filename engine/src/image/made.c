@@ -30,7 +30,6 @@
 #include <string.h>
 
 #include "image_model_internal.h"
-#include "priorsep/gemm.h"
 #include "priorsep/layers.h"
 #include "priorsep/masked_dense.h"
 
@@ -90,7 +89,6 @@ static int made_create(ps_image_model *m, ps_error *err)
         c->layers > 64 || c->ensemble > 1024)
         return ps_error_set(err, "made: hidden %d, layers %d, ensemble %d outside 1..65536, "
                             "1..64, 1..1024", c->hidden, c->layers, c->ensemble);
-    ps_gemm_init();
     made *s = calloc(1, sizeof *s);
     if (!s) return ps_error_set(err, "made: out of memory");
     m->impl = s;
