@@ -138,3 +138,19 @@ double ps_image_neg_log_mean_exp(const double *log_p, int k)
     for (int s = 0; s < k; s++) sum += exp(log_p[s] - top);
     return -(top + log(sum / k));
 }
+
+void ps_scratch_alloc(const ps_scratch_entry *s, int n, int rows)
+{
+    for (int i = 0; i < n; i++) {
+        *s[i].f = calloc((size_t)rows * s[i].per_row, sizeof(float));
+        if (!*s[i].f) abort();
+    }
+}
+
+void ps_scratch_free(const ps_scratch_entry *s, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(*s[i].f);
+        *s[i].f = NULL;
+    }
+}

@@ -50,4 +50,16 @@ void ps_image_raster_order(const ps_image_model *m, int *order);
  * tightening as k grows; k = 1 is the negative ELBO estimate. */
 double ps_image_neg_log_mean_exp(const double *log_p, int k);
 
+/* A model's scratch arrays, listed for allocation and release together: where each
+ * pointer lives and how many floats it holds per row (image or sequence). */
+typedef struct ps_scratch_entry {
+    float **f;
+    size_t per_row;
+} ps_scratch_entry;
+/* Points each of the n arrays at `rows` rows of zeros; aborts when memory runs out (the
+ * loss and scoring calls have no error path). */
+void ps_scratch_alloc(const ps_scratch_entry *s, int n, int rows);
+/* Frees the n arrays and sets their pointers to NULL. */
+void ps_scratch_free(const ps_scratch_entry *s, int n);
+
 #endif

@@ -69,18 +69,13 @@ static void set_sizes(vrae *v)
     memcpy(v->size, s, sizeof s);
 }
 
-/* every scratch array, for allocation and release: pointer and floats per sequence */
-typedef struct scratch_entry {
-    float **f;
-    size_t per_sequence;
-} scratch_entry;
-
+/* every scratch array, with its floats per sequence */
 enum { SCRATCH_ARRAYS = 25 };
 
-static void scratch_list(vrae *v, scratch_entry *s)
+static void scratch_list(vrae *v, ps_scratch_entry *s)
 {
     size_t R = v->R, W = v->W, H = v->H, Z = v->Z;
-    scratch_entry list[SCRATCH_ARRAYS] = {
+    ps_scratch_entry list[SCRATCH_ARRAYS] = {
         {&v->x_enc, (R + 1) * W}, {&v->x_dec, (R + 1) * W}, {&v->enc_z, R * 4 * H},
         {&v->enc_c, R * H},       {&v->enc_h, R * H},       {&v->head, 2 * Z},
         {&v->eps, Z},             {&v->z, Z},               {&v->init, 2 * H},
@@ -95,12 +90,9 @@ static void scratch_list(vrae *v, scratch_entry *s)
 
 static void free_scratch(vrae *v)
 {
-    scratch_entry s[SCRATCH_ARRAYS];
+    ps_scratch_entry s[SCRATCH_ARRAYS];
     scratch_list(v, s);
-    for (int i = 0; i < SCRATCH_ARRAYS; i++) {
-        free(*s[i].f);
-        *s[i].f = NULL;
-    }
+    ps_scratch_free(s, SCRATCH_ARRAYS);
     free(v->log_w);
     free(v->rows);
     v->log_w = NULL;
@@ -114,12 +106,9 @@ static void reserve(vrae *v, int n)
 {
     if (n <= v->cap) return;
     free_scratch(v);
-    scratch_entry s[SCRATCH_ARRAYS];
+    ps_scratch_entry s[SCRATCH_ARRAYS];
     scratch_list(v, s);
-    for (int i = 0; i < SCRATCH_ARRAYS; i++) {
-        *s[i].f = calloc((size_t)n * s[i].per_sequence, sizeof(float));
-        if (!*s[i].f) abort();
-    }
+    ps_scratch_alloc(s, SCRATCH_ARRAYS, n);
     v->log_w = calloc(n, sizeof(double));
     v->rows = calloc((size_t)n * v->W, 1);
     if (!v->log_w || !v->rows) abort();
