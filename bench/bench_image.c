@@ -11,7 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "priorsep/gemm.h"
 #include "priorsep/image_data.h"
 #include "priorsep/image_model.h"
 #include "priorsep/image_train.h"
@@ -100,7 +99,6 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_image: an option is out of range (see --help)\n");
         return 2;
     }
-    ps_gemm_init();
     ps_error err;
     ps_image_set train = {0}, test = {0};
     int fashion = strcmp(data, "fashion") == 0;

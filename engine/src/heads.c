@@ -10,7 +10,7 @@ static float max_of(const float *v, int n)
     return m;
 }
 
-static float logsumexp(const float *v, int n)
+float ps_logsumexp(const float *v, int n)
 {
     float m = max_of(v, n), s = 0.0f;
     for (int i = 0; i < n; i++) s += expf(v[i] - m);
@@ -19,7 +19,7 @@ static float logsumexp(const float *v, int n)
 
 float ps_categorical_logprob(const float *logits, int n, int bin)
 {
-    return logits[bin] - logsumexp(logits, n);
+    return logits[bin] - ps_logsumexp(logits, n);
 }
 
 int ps_categorical_sample(const float *logits, int n, ps_rng *rng)
@@ -68,7 +68,7 @@ static float mol_term_logsumexp(const float *params, int K, float x)
 
 float ps_mol_logprob(const float *params, int K, float x)
 {
-    return mol_term_logsumexp(params, K, x) - logsumexp(params, K);
+    return mol_term_logsumexp(params, K, x) - ps_logsumexp(params, K);
 }
 
 float ps_mol_sample(const float *params, int K, ps_rng *rng)
@@ -87,7 +87,7 @@ float ps_mol_sample(const float *params, int K, ps_rng *rng)
 float ps_categorical_nll_backward(const float *logits, int n, int bin, float scale,
                                   float *d_logits)
 {
-    float lse = logsumexp(logits, n);
+    float lse = ps_logsumexp(logits, n);
     for (int i = 0; i < n; i++) d_logits[i] += scale * expf(logits[i] - lse);
     d_logits[bin] -= scale;
     return lse - logits[bin];
@@ -107,7 +107,7 @@ float ps_mol_nll_backward(const float *params, int K, float x, float scale, floa
                           float *d_x)
 {
     const float *logit = params, *mu = params + K, *log_s = params + 2 * K;
-    float lse_logit = logsumexp(logit, K);
+    float lse_logit = ps_logsumexp(logit, K);
     float lse_term = mol_term_logsumexp(params, K, x);
     float dx = 0.0f;
     for (int k = 0; k < K; k++) {

@@ -39,3 +39,8 @@ float ps_rng_normal(ps_rng *r)
     float u1 = ps_rng_uniform(r), u2 = ps_rng_uniform(r);
     return sqrtf(-2.0f * logf(u1)) * cosf(6.28318530717958647692f * u2);
 }
+
+void ps_rng_fill_normal(ps_rng *r, float *v, size_t n, float std)
+{
+    for (size_t i = 0; i < n; i++) v[i] = std * ps_rng_normal(r);
+}

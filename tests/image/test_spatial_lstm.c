@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "layer_fd.h"
 #include "priorsep/gemm.h"
 #include "priorsep/spatial_lstm.h"
 #include "test_util.h"
@@ -25,8 +26,6 @@ static const float *w_u(const net *n) { return n->w + (K + N) * G; }
 static const float *bias(const net *n) { return n->w + (K + 2 * N) * G; }
 
 static const spatial_lstm_dims dims = {.height = H, .width = W, .batch = B, .in = K, .hidden = N};
-
-static double sig(double z) { return 1.0 / (1.0 + exp(-z)); }
 
 START_TEST(forward_matches_definition)
 {
@@ -54,8 +53,8 @@ START_TEST(forward_matches_definition)
                 z[k] = acc;
             }
             for (int q = 0; q < N; q++) {
-                double g = tanh(z[q]), o = sig(z[N + q]), in = sig(z[2 * N + q]);
-                double fr = sig(z[3 * N + q]), fc = sig(z[4 * N + q]);
+                double g = tanh(z[q]), o = layer_sigmoid(z[N + q]), in = layer_sigmoid(z[2 * N + q]);
+                double fr = layer_sigmoid(z[3 * N + q]), fc = layer_sigmoid(z[4 * N + q]);
                 double cell = g * in + (j > 0 ? rc[p - 1][b][q] * fc : 0.0) +
                               (i > 0 ? rc[p - W][b][q] * fr : 0.0);
                 rc[p][b][q] = cell;

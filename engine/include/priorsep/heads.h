@@ -11,6 +11,9 @@
  * infinite density; -7 gives s >= 9e-4, finer than a 12-bit step on [-1, 1]. */
 #define PS_MOL_LOG_SCALE_MIN (-7.0f)
 
+/* log sum_i exp(v[i]), shifted by the maximum (n >= 1). */
+float ps_logsumexp(const float *v, int n);
+
 float ps_categorical_logprob(const float *logits, int n, int bin);
 int ps_categorical_sample(const float *logits, int n, ps_rng *rng);
 

@@ -27,23 +27,18 @@ void code_prior_bind(code_prior *p, float *block, int K, int G, int H)
     p->b_out = p->w_out + (size_t)H * K;
 }
 
-static void fill_normal(float *v, size_t n, float std, ps_rng *rng)
-{
-    for (size_t i = 0; i < n; i++) v[i] = std * ps_rng_normal(rng);
-}
-
 void code_prior_init(code_prior *p, ps_rng *rng)
 {
     int K = p->K, G = p->G, H = p->H;
     /* The inputs are one-hot rows, so W_in's entries are pre-activations themselves:
      * small, to start near the unconditional gates. */
-    fill_normal(p->w_in, (size_t)(K + 1) * 4 * H, 0.1f, rng);
-    fill_normal(p->w_pos, (size_t)G * 4 * H, 0.1f, rng);
+    ps_rng_fill_normal(rng, p->w_in, (size_t)(K + 1) * 4 * H, 0.1f);
+    ps_rng_fill_normal(rng, p->w_pos, (size_t)G * 4 * H, 0.1f);
     /* forget-gate bias 1: remember by default (Jozefowicz et al. 2015) */
     for (int t = 0; t < G; t++)
         for (int k = 0; k < H; k++) p->w_pos[(size_t)t * 4 * H + H + k] += 1.0f;
-    fill_normal(p->w_rec, (size_t)H * 4 * H, 1.0f / sqrtf((float)H), rng);
-    fill_normal(p->w_out, (size_t)H * K, 1.0f / sqrtf((float)H), rng);
+    ps_rng_fill_normal(rng, p->w_rec, (size_t)H * 4 * H, 1.0f / sqrtf((float)H));
+    ps_rng_fill_normal(rng, p->w_out, (size_t)H * K, 1.0f / sqrtf((float)H));
     memset(p->b_out, 0, (size_t)K * sizeof(float));
 }
 

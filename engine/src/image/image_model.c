@@ -1,8 +1,11 @@
 /* The image-model dispatcher: kind lookup, the parameter block, argument checks. */
 #include "image_model_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "priorsep/gemm.h"
 
 static const ps_image_ops *const kinds[] = {
     &ps_pixelcnn_ops, &ps_gated_pixelcnn_ops, &ps_row_lstm_ops, &ps_diagonal_bilstm_ops,
@@ -44,6 +47,7 @@ ps_image_model *ps_image_model_create(const char *kind, const ps_image_config *c
         ps_error_set(err, "%s: out of memory", kind);
         return NULL;
     }
+    ps_gemm_init(); /* every model's products are offline ps_gemm calls */
     m->ops = ops;
     m->cfg = *cfg;
     if (ops->create(m, err) != 0) {
@@ -124,4 +128,29 @@ void ps_image_model_sample(ps_image_model *m, uint8_t *out, int n, ps_rng *rng)
 void ps_image_raster_order(const ps_image_model *m, int *order)
 {
     for (int i = 0; i < m->cfg.height * m->cfg.width; i++) order[i] = i;
+}
+
+double ps_image_neg_log_mean_exp(const double *log_p, int k)
+{
+    double top = log_p[0];
+    for (int s = 1; s < k; s++) top = fmax(top, log_p[s]);
+    double sum = 0.0;
+    for (int s = 0; s < k; s++) sum += exp(log_p[s] - top);
+    return -(top + log(sum / k));
+}
+
+void ps_scratch_alloc(const ps_scratch_entry *s, int n, int rows)
+{
+    for (int i = 0; i < n; i++) {
+        *s[i].f = calloc((size_t)rows * s[i].per_row, sizeof(float));
+        if (!*s[i].f) abort();
+    }
+}
+
+void ps_scratch_free(const ps_scratch_entry *s, int n)
+{
+    for (int i = 0; i < n; i++) {
+        free(*s[i].f);
+        *s[i].f = NULL;
+    }
 }

@@ -43,4 +43,23 @@ extern const ps_image_ops ps_pixelcnn_ops, ps_gated_pixelcnn_ops, ps_row_lstm_op
 /* Raster order 0, 1, ..., n-1: the order of every model except MADE. */
 void ps_image_raster_order(const ps_image_model *m, int *order);
 
+/* -log of the mean of exp(log_p[0..k-1]), evaluated stably: the -log p(x) of an equal
+ * mixture of k models (MADE's masks, RIDE's flips) from their log p_k(x), and the
+ * importance-weighted bound of the VAEs (Burda et al.) from log_w = log p(x, z_s) -
+ * log q(z_s | x) for k samples of q: an upper bound on -log p(x) in expectation,
+ * tightening as k grows; k = 1 is the negative ELBO estimate. */
+double ps_image_neg_log_mean_exp(const double *log_p, int k);
+
+/* A model's scratch arrays, listed for allocation and release together: where each
+ * pointer lives and how many floats it holds per row (image or sequence). */
+typedef struct ps_scratch_entry {
+    float **f;
+    size_t per_row;
+} ps_scratch_entry;
+/* Points each of the n arrays at `rows` rows of zeros; aborts when memory runs out (the
+ * loss and scoring calls have no error path). */
+void ps_scratch_alloc(const ps_scratch_entry *s, int n, int rows);
+/* Frees the n arrays and sets their pointers to NULL. */
+void ps_scratch_free(const ps_scratch_entry *s, int n);
+
 #endif

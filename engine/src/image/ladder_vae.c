@@ -22,7 +22,6 @@
 #include "priorsep/gaussian_latent.h"
 #include "priorsep/layers.h"
 #include "priorsep/pixel_likelihood.h"
-#include "vae_common.h"
 
 /* NLL_ROWS: rows (image samples) per pass of scoring and sampling, which bounds the
  * scratch (about 30 KB a row at 28x28 with 512 hidden units, 2 layers of 32). */
@@ -65,46 +64,37 @@ static void place(dense *l, int in, int out, size_t *off)
     *off += (size_t)(in + 1) * out;
 }
 
-/* every scratch array, for allocation and release: pointer and floats per row */
-typedef struct scratch_entry {
-    float **f;
-    int per_row;
-} scratch_entry;
-
-static int scratch_list(ladder *v, scratch_entry *s)
+/* every scratch array, with its floats per row; returns their number */
+static int scratch_list(ladder *v, ps_scratch_entry *s)
 {
     int n = 0, H = v->H, Z2 = 2 * v->Z, Z = v->Z;
-    s[n++] = (scratch_entry){&v->x, v->D};
-    s[n++] = (scratch_entry){&v->g, H};
-    s[n++] = (scratch_entry){&v->logits, v->D};
-    s[n++] = (scratch_entry){&v->dq, Z2};
-    s[n++] = (scratch_entry){&v->dh, H};
-    s[n++] = (scratch_entry){&v->da, H};
-    s[n++] = (scratch_entry){&v->dlogits, v->D};
+    s[n++] = (ps_scratch_entry){&v->x, v->D};
+    s[n++] = (ps_scratch_entry){&v->g, H};
+    s[n++] = (ps_scratch_entry){&v->logits, v->D};
+    s[n++] = (ps_scratch_entry){&v->dq, Z2};
+    s[n++] = (ps_scratch_entry){&v->dh, H};
+    s[n++] = (ps_scratch_entry){&v->da, H};
+    s[n++] = (ps_scratch_entry){&v->dlogits, v->D};
     for (int i = 0; i < v->L; i++) {
-        s[n++] = (scratch_entry){&v->d[i], H};
-        s[n++] = (scratch_entry){&v->e[i], Z2};
-        s[n++] = (scratch_entry){&v->t[i], H};
-        s[n++] = (scratch_entry){&v->p[i], Z2};
-        s[n++] = (scratch_entry){&v->q[i], Z2};
-        s[n++] = (scratch_entry){&v->eps[i], Z};
-        s[n++] = (scratch_entry){&v->z[i], Z};
-        s[n++] = (scratch_entry){&v->dd[i], H};
-        s[n++] = (scratch_entry){&v->de[i], Z2};
-        s[n++] = (scratch_entry){&v->dp[i], Z2};
-        s[n++] = (scratch_entry){&v->dz[i], Z};
+        s[n++] = (ps_scratch_entry){&v->d[i], H};
+        s[n++] = (ps_scratch_entry){&v->e[i], Z2};
+        s[n++] = (ps_scratch_entry){&v->t[i], H};
+        s[n++] = (ps_scratch_entry){&v->p[i], Z2};
+        s[n++] = (ps_scratch_entry){&v->q[i], Z2};
+        s[n++] = (ps_scratch_entry){&v->eps[i], Z};
+        s[n++] = (ps_scratch_entry){&v->z[i], Z};
+        s[n++] = (ps_scratch_entry){&v->dd[i], H};
+        s[n++] = (ps_scratch_entry){&v->de[i], Z2};
+        s[n++] = (ps_scratch_entry){&v->dp[i], Z2};
+        s[n++] = (ps_scratch_entry){&v->dz[i], Z};
     }
     return n;
 }
 
 static void free_scratch(ladder *v)
 {
-    scratch_entry s[7 + 11 * MAX_LAYERS];
-    int n = scratch_list(v, s);
-    for (int i = 0; i < n; i++) {
-        free(*s[i].f);
-        *s[i].f = NULL;
-    }
+    ps_scratch_entry s[7 + 11 * MAX_LAYERS];
+    ps_scratch_free(s, scratch_list(v, s));
     free(v->log_w);
     free(v->pixels);
     v->log_w = NULL;
@@ -117,12 +107,8 @@ static void reserve(ladder *v, int N)
 {
     if (N <= v->cap) return;
     free_scratch(v);
-    scratch_entry s[7 + 11 * MAX_LAYERS];
-    int n = scratch_list(v, s);
-    for (int i = 0; i < n; i++) {
-        *s[i].f = calloc((size_t)N * s[i].per_row, sizeof(float));
-        if (!*s[i].f) abort();
-    }
+    ps_scratch_entry s[7 + 11 * MAX_LAYERS];
+    ps_scratch_alloc(s, scratch_list(v, s), N);
     v->log_w = calloc(N, sizeof(double));
     v->pixels = calloc((size_t)N * v->D, 1);
     if (!v->log_w || !v->pixels) abort();
@@ -177,8 +163,7 @@ static void ladder_destroy(ps_image_model *m)
 
 static void init_dense(ladder *v, const dense *l, float gain, ps_rng *rng)
 {
-    float sd = gain / sqrtf((float)l->in), *w = W(v, l);
-    for (size_t i = 0; i < (size_t)l->in * l->out; i++) w[i] = sd * ps_rng_normal(rng);
+    ps_rng_fill_normal(rng, W(v, l), (size_t)l->in * l->out, gain / sqrtf((float)l->in));
     memset(B(v, l), 0, l->out * sizeof(float));
 }
 
@@ -375,7 +360,7 @@ static void ladder_nll(ps_image_model *m, const uint8_t *x, int n, double *out, 
             v->log_w[j] = lw - ps_bernoulli_nll_sum(v->logits + (size_t)j * D,
                                                     xg + (size_t)(j / k) * D, D, 0.0f, NULL);
         }
-        for (int b = 0; b < g; b++) out[first + b] = iwae_nll(v->log_w + (size_t)b * k, k);
+        for (int b = 0; b < g; b++) out[first + b] = ps_image_neg_log_mean_exp(v->log_w + (size_t)b * k, k);
     }
 }
 

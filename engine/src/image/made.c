@@ -30,7 +30,6 @@
 #include <string.h>
 
 #include "image_model_internal.h"
-#include "priorsep/gemm.h"
 #include "priorsep/layers.h"
 #include "priorsep/masked_dense.h"
 
@@ -90,7 +89,6 @@ static int made_create(ps_image_model *m, ps_error *err)
         c->layers > 64 || c->ensemble > 1024)
         return ps_error_set(err, "made: hidden %d, layers %d, ensemble %d outside 1..65536, "
                             "1..64, 1..1024", c->hidden, c->layers, c->ensemble);
-    ps_gemm_init();
     made *s = calloc(1, sizeof *s);
     if (!s) return ps_error_set(err, "made: out of memory");
     m->impl = s;
@@ -182,8 +180,7 @@ static void made_init(ps_image_model *m, ps_rng *rng)
     for (int j = 0; j < s->n_layers; j++) {
         /* He initialization for the ReLU layers, unit gain for the logits. */
         float gain = j < s->L ? 2.0f : 1.0f, sd = sqrtf(gain / (float)s->cin[j]);
-        size_t size = (size_t)s->cin[j] * s->cout[j];
-        for (size_t i = 0; i < size; i++) s->w[j][i] = sd * ps_rng_normal(rng);
+        ps_rng_fill_normal(rng, s->w[j], (size_t)s->cin[j] * s->cout[j], sd);
         if (s->b[j]) memset(s->b[j], 0, (size_t)s->cout[j] * sizeof(float));
     }
     uint64_t mask_seed = ps_rng_u64(rng);
@@ -299,7 +296,7 @@ static void made_nll(ps_image_model *m, const uint8_t *x, int n, double *out, ps
 {
     (void)rng; /* the ensemble is fixed: evaluation draws nothing */
     made *s = m->impl;
-    double *ll = malloc((size_t)s->M * n * sizeof(double)); /* log p_k(x), [M][n] */
+    double *ll = malloc((size_t)n * s->M * sizeof(double)); /* log p_k(x), [n][M] */
     if (!ll) {
         for (int i = 0; i < n; i++) out[i] = NAN;
         return;
@@ -315,16 +312,11 @@ static void made_nll(ps_image_model *m, const uint8_t *x, int n, double *out, ps
                 for (int i = 0; i < s->D; i++)
                     sum -= pixel_nll(logits_of(s)[(size_t)t * s->D + i],
                                      s->x[(size_t)t * s->D + i] > 0.5f);
-                ll[(size_t)k * n + first + t] = sum;
+                ll[(size_t)(first + t) * s->M + k] = sum;
             }
         }
     }
-    for (int i = 0; i < n; i++) {
-        double top = -INFINITY, sum = 0.0;
-        for (int k = 0; k < s->M; k++) top = fmax(top, ll[(size_t)k * n + i]);
-        for (int k = 0; k < s->M; k++) sum += exp(ll[(size_t)k * n + i] - top);
-        out[i] = -(top + log(sum / s->M));
-    }
+    for (int i = 0; i < n; i++) out[i] = ps_image_neg_log_mean_exp(ll + (size_t)i * s->M, s->M);
     free(ll);
 }
 

@@ -88,14 +88,6 @@ static float bin_logmass(int level, float mu, float log_s, float *d_mu, float *d
     return L;
 }
 
-static float logsumexp(const float *v, int n)
-{
-    float m = v[0], s = 0.0f;
-    for (int i = 1; i < n; i++) m = fmaxf(m, v[i]);
-    for (int i = 0; i < n; i++) s += expf(v[i] - m);
-    return m + logf(s);
-}
-
 /* -log p(v) = lse(logit) - lse_k(logit_k + L_k); with responsibilities
  * w_k = softmax_k(logit_k + L_k) and pi_k = softmax(logit)_k:
  *   d/dlogit_k = pi_k - w_k,  d/dmu_k = -w_k dL_k/dmu_k,  d/dlog_s_k = -w_k dL_k/dlog_s_k. */
@@ -107,7 +99,7 @@ float ps_dlogistic_nll_backward(const float *params, int K, int level, float sca
           dls[PS_DLOGISTIC_MAX_COMPONENTS] = {0};
     for (int k = 0; k < K; k++)
         term[k] = logit[k] + bin_logmass(level, mu[k], clamp_log_scale(log_s[k]), &dmu[k], &dls[k]);
-    float lse_logit = logsumexp(logit, K), lse_term = logsumexp(term, K);
+    float lse_logit = ps_logsumexp(logit, K), lse_term = ps_logsumexp(term, K);
     if (d_params)
         for (int k = 0; k < K; k++) {
             float w = expf(term[k] - lse_term), pi = expf(logit[k] - lse_logit);
@@ -121,7 +113,7 @@ float ps_dlogistic_nll_backward(const float *params, int K, int level, float sca
 void ps_dlogistic_log_probs(const float *params, int K, float *out)
 {
     const float *logit = params, *mu = params + K, *log_s = params + 2 * K;
-    float lse_logit = logsumexp(logit, K);
+    float lse_logit = ps_logsumexp(logit, K);
     for (int v = 0; v < PS_DLOGISTIC_LEVELS; v++) out[v] = -INFINITY;
     for (int k = 0; k < K; k++) {
         float ls = clamp_log_scale(log_s[k]);
@@ -178,7 +170,7 @@ void ps_pixel_log_probs(const ps_pixel_likelihood *l, const float *params, float
         out[1] = -softplus(-params[0]);
         return;
     case PS_PIXEL_CATEGORICAL: { /* one normalizer for all levels */
-        float lse = logsumexp(params, l->levels);
+        float lse = ps_logsumexp(params, l->levels);
         for (int v = 0; v < l->levels; v++) out[v] = params[v] - lse;
         return;
     }

@@ -49,8 +49,7 @@ void pixelcnn_bind_head(ps_image_model *m)
 
 void pixelcnn_fill(float *w, size_t count, int fan_in, float gain, ps_rng *rng)
 {
-    float sd = sqrtf(gain / (float)fan_in);
-    for (size_t i = 0; i < count; i++) w[i] = sd * ps_rng_normal(rng);
+    ps_rng_fill_normal(rng, w, count, sqrtf(gain / (float)fan_in));
 }
 
 void pixelcnn_init_head(ps_image_model *m, ps_rng *rng)
@@ -128,42 +127,45 @@ static void backward(ps_image_model *m, int n, int H, head_bufs *h)
     b->trunk->backward(m, h->x, n, H, h->tmp_b);
 }
 
-double pixelcnn_loss(ps_image_model *m, const uint8_t *x, int n, float scale, int backward_,
-                     ps_rng *rng)
+/* Per-image nll of n images into out (NULL: not wanted), the total returned; with
+ * backward_, the gradient. NAN (every out NAN) when the workspace cannot grow. */
+static double score(ps_image_model *m, const uint8_t *x, int n, float scale, int backward_,
+                    double *out)
 {
-    (void)rng; /* nothing random in the loss */
     pixelcnn_base *b = base_of(m);
-    int H = m->cfg.height, out = ps_pixel_param_count(&b->lik);
-    size_t P = (size_t)n * H * m->cfg.width;
+    int H = m->cfg.height, D = H * m->cfg.width, np = ps_pixel_param_count(&b->lik);
     head_bufs h;
-    if (reserve(m, n, H, &h)) return NAN;
+    if (reserve(m, n, H, &h)) {
+        if (out)
+            for (int i = 0; i < n; i++) out[i] = NAN;
+        return NAN;
+    }
     forward(m, x, n, H, &h);
-    if (backward_) memset(h.d_params, 0, P * out * sizeof(float));
+    if (backward_) memset(h.d_params, 0, (size_t)n * D * np * sizeof(float));
     double total = 0.0;
-    for (size_t p = 0; p < P; p++)
-        total += ps_pixel_nll_backward(&b->lik, h.params + p * out, x[p], scale,
-                                       backward_ ? h.d_params + p * out : NULL);
+    for (int i = 0; i < n; i++) {
+        double sum = 0.0;
+        for (size_t p = (size_t)i * D; p < (size_t)(i + 1) * D; p++)
+            sum += ps_pixel_nll_backward(&b->lik, h.params + p * np, x[p], scale,
+                                         backward_ ? h.d_params + p * np : NULL);
+        if (out) out[i] = sum;
+        total += sum;
+    }
     if (backward_) backward(m, n, H, &h);
     return total;
 }
 
-void pixelcnn_nll(ps_image_model *m, const uint8_t *x, int n, double *out_nll, ps_rng *rng)
+double pixelcnn_loss(ps_image_model *m, const uint8_t *x, int n, float scale, int backward_,
+                     ps_rng *rng)
+{
+    (void)rng; /* nothing random in the loss */
+    return score(m, x, n, scale, backward_, NULL);
+}
+
+void pixelcnn_nll(ps_image_model *m, const uint8_t *x, int n, double *out, ps_rng *rng)
 {
     (void)rng;
-    pixelcnn_base *b = base_of(m);
-    int D = m->cfg.height * m->cfg.width, out = ps_pixel_param_count(&b->lik);
-    head_bufs h;
-    if (reserve(m, n, m->cfg.height, &h)) {
-        for (int i = 0; i < n; i++) out_nll[i] = NAN;
-        return;
-    }
-    forward(m, x, n, m->cfg.height, &h);
-    for (int i = 0; i < n; i++) {
-        double total = 0.0;
-        for (size_t p = (size_t)i * D; p < (size_t)(i + 1) * D; p++)
-            total += ps_pixel_nll_backward(&b->lik, h.params + p * out, x[p], 0.0f, NULL);
-        out_nll[i] = total;
-    }
+    score(m, x, n, 0.0f, 0, out);
 }
 
 void pixelcnn_conditionals(ps_image_model *m, const uint8_t *x, float *out)

@@ -186,11 +186,6 @@ static void destroy(ps_image_model *m)
     free(r);
 }
 
-static void fill_normal(float *w, size_t count, float std, ps_rng *rng)
-{
-    for (size_t i = 0; i < count; i++) w[i] = std * ps_rng_normal(rng);
-}
-
 /* Weights ~ N(0, 1 / fan_in), biases zero but the forget gates' at 1 (so that the
  * cell state is carried along the recurrence from the start). */
 static void init(ps_image_model *m, ps_rng *rng)
@@ -198,18 +193,18 @@ static void init(ps_image_model *m, ps_rng *rng)
     pixelrnn *r = m->impl;
     memset(m->params, 0, m->n_params * sizeof(float));
     size_t C = r->C, G = 4 * (size_t)r->hid;
-    fill_normal(r->p.wa, MASK_A_TAPS * C, 1.0f / sqrtf(MASK_A_TAPS), rng);
+    ps_rng_fill_normal(rng, r->p.wa, MASK_A_TAPS * C, 1.0f / sqrtf(MASK_A_TAPS));
     for (int l = 0; l < r->layers; l++) {
         lstm_block *k = &r->p.blocks[l];
         int taps = r->diagonal ? 2 : 3, directions = r->diagonal ? 2 : 1;
-        fill_normal(k->w_is, 2 * C * G, 1.0f / sqrtf((float)(r->diagonal ? C : 2 * C)), rng);
-        fill_normal(k->w_ss, lstm_w_ss(r), 1.0f / sqrtf((float)(taps * r->hid)), rng);
+        ps_rng_fill_normal(rng, k->w_is, 2 * C * G, 1.0f / sqrtf((float)(r->diagonal ? C : 2 * C)));
+        ps_rng_fill_normal(rng, k->w_ss, lstm_w_ss(r), 1.0f / sqrtf((float)(taps * r->hid)));
         for (int d = 0; d < directions; d++)
             for (int j = 0; j < r->hid; j++) k->bias[d * G + r->hid + j] = 1.0f;
-        fill_normal(k->w_up, r->hid * C, 1.0f / sqrtf((float)r->hid), rng);
+        ps_rng_fill_normal(rng, k->w_up, r->hid * C, 1.0f / sqrtf((float)r->hid));
     }
-    fill_normal(r->p.w1, C * C, 1.0f / sqrtf((float)C), rng);
-    fill_normal(r->p.w2, C * r->K, 1.0f / sqrtf((float)C), rng);
+    ps_rng_fill_normal(rng, r->p.w1, C * C, 1.0f / sqrtf((float)C));
+    ps_rng_fill_normal(rng, r->p.w2, C * r->K, 1.0f / sqrtf((float)C));
 }
 
 /* logits of n <= CHUNK images ([D][n][K]); the input pixels scaled to [0, 1]. */

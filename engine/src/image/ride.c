@@ -273,21 +273,17 @@ static void ride_nll(ps_image_model *m, const uint8_t *x, int n, double *out, ps
 {
     (void)rng;
     ride *r = m->impl;
-    double logp[4][RIDE_CHUNK];
+    double logp[RIDE_CHUNK][4], flip_logp[RIDE_CHUNK];
     for (int first = 0; first < n; first += RIDE_CHUNK) {
         int B = n - first < RIDE_CHUNK ? n - first : RIDE_CHUNK;
         for (int k = 0; k < r->ensemble; k++) {
             for (int b = 0; b < B; b++)
                 flip(m, x + (size_t)(first + b) * r->P, k, r->img + (size_t)b * r->P);
             run_forward(m, r, B);
-            image_logp(r, B, logp[k]);
+            image_logp(r, B, flip_logp);
+            for (int b = 0; b < B; b++) logp[b][k] = flip_logp[b];
         }
-        for (int b = 0; b < B; b++) {
-            double top = logp[0][b], sum = 0.0;
-            for (int k = 1; k < r->ensemble; k++) top = fmax(top, logp[k][b]);
-            for (int k = 0; k < r->ensemble; k++) sum += exp(logp[k][b] - top);
-            out[first + b] = -(top + log(sum / r->ensemble));
-        }
+        for (int b = 0; b < B; b++) out[first + b] = ps_image_neg_log_mean_exp(logp[b], r->ensemble);
     }
 }
 

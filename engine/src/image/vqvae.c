@@ -192,11 +192,6 @@ static void vqvae_destroy(ps_image_model *m)
     free(v);
 }
 
-static void fill_normal(float *w, size_t n, float std, ps_rng *rng)
-{
-    for (size_t i = 0; i < n; i++) w[i] = std * ps_rng_normal(rng);
-}
-
 static void vqvae_init(ps_image_model *m, ps_rng *rng)
 {
     vqvae *v = impl(m);
@@ -204,15 +199,15 @@ static void vqvae_init(ps_image_model *m, ps_rng *rng)
     size_t pp = v->pp, H = v->H, D = v->D, K = v->K;
     memset(m->params, 0, m->n_params * sizeof(float));
     /* He initialization into the ReLUs, 1/fan_in variance into the linear outputs. */
-    fill_normal(t->enc_w1, pp * H, sqrtf(2.0f / pp), rng);
-    fill_normal(t->enc_w2, H * D, sqrtf(1.0f / H), rng);
-    fill_normal(t->dec_w1, D * H, sqrtf(2.0f / D), rng);
-    fill_normal(t->dec_w2, H * pp, sqrtf(1.0f / H), rng);
+    ps_rng_fill_normal(rng, t->enc_w1, pp * H, sqrtf(2.0f / pp));
+    ps_rng_fill_normal(rng, t->enc_w2, H * D, sqrtf(1.0f / H));
+    ps_rng_fill_normal(rng, t->dec_w1, D * H, sqrtf(2.0f / D));
+    ps_rng_fill_normal(rng, t->dec_w2, H * pp, sqrtf(1.0f / H));
     code_prior_init(&t->prior, rng);
     /* The codebook only has to be defined before the first step: its first EMA update
      * finds every code dead (count 0) but those the batch used, and restarts them on the
      * batch's encoder outputs. */
-    fill_normal(v->codebook, K * D, 1.0f, rng);
+    ps_rng_fill_normal(rng, v->codebook, K * D, 1.0f);
     memset(v->ema_count, 0, K * sizeof(float));
     memset(v->ema_sum, 0, K * D * sizeof(float));
     v->stat_rows = 0;
@@ -451,10 +446,11 @@ void ps_vqvae_code_conditionals(ps_image_model *m, const int *codes, float *out)
     vqvae *v = impl(m);
     reserve(v, 1);
     code_prior_forward(&v->p.prior, codes, 1, &v->prior_buf, NULL);
-    for (int t = 0; t < v->G; t++)
-        for (int k = 0; k < v->K; k++)
-            out[(size_t)t * v->K + k] =
-                ps_categorical_logprob(v->prior_buf.logits + (size_t)t * v->K, v->K, k);
+    for (int t = 0; t < v->G; t++) {
+        const float *logits = v->prior_buf.logits + (size_t)t * v->K;
+        float lse = ps_logsumexp(logits, v->K); /* one normalizer per position */
+        for (int k = 0; k < v->K; k++) out[(size_t)t * v->K + k] = logits[k] - lse;
+    }
 }
 
 void ps_vqvae_freeze(ps_image_model *m, const uint8_t *x, int n)

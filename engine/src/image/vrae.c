@@ -27,7 +27,6 @@
 #include "priorsep/layers.h"
 #include "priorsep/lstm_cell.h"
 #include "priorsep/pixel_likelihood.h"
-#include "vae_common.h"
 
 enum { ENC_WX, ENC_WH, ENC_B, HEAD_W, HEAD_B, INIT_W, INIT_B, DEC_WX, DEC_WH, DEC_B, OUT_W,
        OUT_B, TENSORS };
@@ -70,18 +69,13 @@ static void set_sizes(vrae *v)
     memcpy(v->size, s, sizeof s);
 }
 
-/* every scratch array, for allocation and release: pointer and floats per sequence */
-typedef struct scratch_entry {
-    float **f;
-    size_t per_sequence;
-} scratch_entry;
-
+/* every scratch array, with its floats per sequence */
 enum { SCRATCH_ARRAYS = 25 };
 
-static void scratch_list(vrae *v, scratch_entry *s)
+static void scratch_list(vrae *v, ps_scratch_entry *s)
 {
     size_t R = v->R, W = v->W, H = v->H, Z = v->Z;
-    scratch_entry list[SCRATCH_ARRAYS] = {
+    ps_scratch_entry list[SCRATCH_ARRAYS] = {
         {&v->x_enc, (R + 1) * W}, {&v->x_dec, (R + 1) * W}, {&v->enc_z, R * 4 * H},
         {&v->enc_c, R * H},       {&v->enc_h, R * H},       {&v->head, 2 * Z},
         {&v->eps, Z},             {&v->z, Z},               {&v->init, 2 * H},
@@ -96,12 +90,9 @@ static void scratch_list(vrae *v, scratch_entry *s)
 
 static void free_scratch(vrae *v)
 {
-    scratch_entry s[SCRATCH_ARRAYS];
+    ps_scratch_entry s[SCRATCH_ARRAYS];
     scratch_list(v, s);
-    for (int i = 0; i < SCRATCH_ARRAYS; i++) {
-        free(*s[i].f);
-        *s[i].f = NULL;
-    }
+    ps_scratch_free(s, SCRATCH_ARRAYS);
     free(v->log_w);
     free(v->rows);
     v->log_w = NULL;
@@ -115,12 +106,9 @@ static void reserve(vrae *v, int n)
 {
     if (n <= v->cap) return;
     free_scratch(v);
-    scratch_entry s[SCRATCH_ARRAYS];
+    ps_scratch_entry s[SCRATCH_ARRAYS];
     scratch_list(v, s);
-    for (int i = 0; i < SCRATCH_ARRAYS; i++) {
-        *s[i].f = calloc((size_t)n * s[i].per_sequence, sizeof(float));
-        if (!*s[i].f) abort();
-    }
+    ps_scratch_alloc(s, SCRATCH_ARRAYS, n);
     v->log_w = calloc(n, sizeof(double));
     v->rows = calloc((size_t)n * v->W, 1);
     if (!v->log_w || !v->rows) abort();
@@ -175,7 +163,7 @@ static void vrae_init(ps_image_model *m, ps_rng *rng)
                            [DEC_WX] = v->W, [DEC_WH] = v->H, [OUT_W] = v->H};
     for (int t = 0; t < TENSORS; t++) {
         float sd = fan_in[t] ? 1.0f / sqrtf((float)fan_in[t]) : 0.0f;
-        for (size_t i = 0; i < v->size[t]; i++) v->p[t][i] = sd * ps_rng_normal(rng);
+        ps_rng_fill_normal(rng, v->p[t], v->size[t], sd);
     }
     for (int k = 0; k < v->H; k++) v->p[ENC_B][v->H + k] = v->p[DEC_B][v->H + k] = 1.0f;
 }
@@ -382,7 +370,7 @@ static void vrae_nll(ps_image_model *m, const uint8_t *x, int n, double *out, ps
         }
         decode(v, v->x_dec, N);
         for (int j = 0; j < N; j++) v->log_w[j] -= sequence_nll(v, xg + (j / k) * D, j, N);
-        for (int b = 0; b < g; b++) out[first + b] = iwae_nll(v->log_w + (size_t)b * k, k);
+        for (int b = 0; b < g; b++) out[first + b] = ps_image_neg_log_mean_exp(v->log_w + (size_t)b * k, k);
     }
 }
 
