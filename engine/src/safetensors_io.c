@@ -20,6 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
+
 /* Tensors are copied between the file and the parameter block as they are. */
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "priorsep model files hold little-endian floats: little-endian hosts only"
@@ -936,78 +938,26 @@ static int encode_header(const char *path, ps_st_kind kind, const ps_st_group *g
     return 0;
 }
 
-/* 0 or an errno value. A write that makes no progress counts as a full disk. */
-static int write_all(int fd, const void *data, size_t size)
-{
-    const uint8_t *p = data;
-    while (size > 0) {
-        ssize_t r = write(fd, p, size);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0) return errno;
-        if (r == 0) return ENOSPC;
-        p += r;
-        size -= (size_t)r;
-    }
-    return 0;
-}
+/* What one model file holds, for the writer below. */
+typedef struct file_contents {
+    const ps_st_group *groups;
+    int n;
+    const uint8_t *header;
+    size_t header_size;
+} file_contents;
 
-static int write_contents(int fd, const char *path, const ps_st_group *groups, int n,
-                          const uint8_t *header, size_t header_size, ps_error *err)
+static int write_contents(int fd, void *ctx)
 {
-    int e = write_all(fd, header, header_size);
-    for (int g = 0; g < n && e == 0; g++) {
-        for (int i = 0; i < ps_wavenet_num_tensors(groups[g].net) && e == 0; i++) {
+    const file_contents *c = ctx;
+    int e = ps_write_all(fd, c->header, c->header_size);
+    for (int g = 0; g < c->n && e == 0; g++) {
+        for (int i = 0; i < ps_wavenet_num_tensors(c->groups[g].net) && e == 0; i++) {
             ps_tensor_view v;
-            ps_wavenet_tensor(groups[g].net, i, &v);
-            e = write_all(fd, v.data, v.numel * sizeof(float));
+            ps_wavenet_tensor(c->groups[g].net, i, &v);
+            e = ps_write_all(fd, v.data, v.numel * sizeof(float));
         }
     }
-    if (e) return ps_error_set(err, "%s: cannot write: %s", path, strerror(e));
-    /* mkstemp() makes the file private; a model is an ordinary readable file. Failure
-     * (a file system without modes) does not matter. */
-    (void)fchmod(fd, 0644);
-    if (fsync(fd) != 0) return ps_error_set(err, "%s: cannot sync: %s", path, strerror(errno));
-    return 0;
-}
-
-/* Makes the rename durable; best effort, the file is already in place. */
-static void sync_folder_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : NULL;
-    int fd = open(dir ? dir : ".", O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
-static int write_atomically(const char *path, const ps_st_group *groups, int n,
-                            const uint8_t *header, size_t header_size, ps_error *err)
-{
-    size_t tmp_size = strlen(path) + sizeof ".tmp-XXXXXX";
-    char *tmp = malloc(tmp_size);
-    if (!tmp) return ps_error_set(err, "%s: out of memory", path);
-    snprintf(tmp, tmp_size, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        ps_error_set(err, "%s: cannot create a temporary file next to it: %s", path,
-                     strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    int rc = write_contents(fd, path, groups, n, header, header_size, err);
-    if (close(fd) != 0 && rc == 0)
-        rc = ps_error_set(err, "%s: cannot close: %s", path, strerror(errno));
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = ps_error_set(err, "%s: cannot replace it: %s", path, strerror(errno));
-    if (rc)
-        unlink(tmp);
-    else
-        sync_folder_of(path);
-    free(tmp);
-    return rc;
+    return e;
 }
 
 static int check_text(const char *path, const char *key, const char *text, size_t cap,
@@ -1065,7 +1015,10 @@ int ps_st_save(const char *path, ps_st_kind kind, const ps_st_group *groups, int
                           "%s may have", path, kinds[kind].thing, total,
                           PS_MODEL_FILE_MAX_BYTES, kinds[kind].noun);
     else
-        rc = write_atomically(path, groups, n, header, header_size, err);
+        rc = ps_write_file_atomically(
+            path, write_contents,
+            &(file_contents){.groups = groups, .n = n, .header = header, .header_size = header_size},
+            err);
     free(header);
     return rc;
 }

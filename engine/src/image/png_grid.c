@@ -1,14 +1,14 @@
 /* A grid of images as an 8-bit grayscale PNG: signature, IHDR, one IDAT (zlib stream of
  * rows, each with filter byte 0), IEND; written to a temporary file and renamed. */
-#include <errno.h>
+#include "priorsep/image_data.h"
+
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
-#include "priorsep/image_data.h"
+#include "../atomic_file.h"
 
 enum { GAP_GRAY = 128, MAX_SIDE = 1 << 15 };
 
@@ -51,44 +51,16 @@ static void draw_grid(uint8_t *raw, int W, int H, const ps_image_set *s, int fir
     }
 }
 
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            return errno;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
+/* The encoded picture, for the atomic writer. */
+typedef struct bytes {
+    const uint8_t *data;
+    size_t size;
+} bytes;
 
-static int write_atomically(const char *path, const uint8_t *bytes, size_t n, ps_error *err)
+static int write_bytes(int fd, void *ctx)
 {
-    size_t tmp_size = strlen(path) + sizeof ".tmp-XXXXXX";
-    char *tmp = malloc(tmp_size);
-    if (!tmp) return ps_error_set(err, "%s: out of memory", path);
-    snprintf(tmp, tmp_size, "%s.tmp-XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        ps_error_set(err, "%s: cannot create a temporary file next to it: %s", path,
-                     strerror(errno));
-        free(tmp);
-        return -1;
-    }
-    /* mkstemp() makes the file private; a picture is an ordinary readable file. */
-    (void)fchmod(fd, 0644);
-    int e = write_all(fd, bytes, n), rc = 0;
-    if (e) rc = ps_error_set(err, "%s: cannot write: %s", path, strerror(e));
-    if (close(fd) != 0 && rc == 0)
-        rc = ps_error_set(err, "%s: cannot close: %s", path, strerror(errno));
-    if (rc == 0 && rename(tmp, path) != 0)
-        rc = ps_error_set(err, "%s: cannot replace it: %s", path, strerror(errno));
-    if (rc) unlink(tmp);
-    free(tmp);
-    return rc;
+    const bytes *b = ctx;
+    return ps_write_all(fd, b->data, b->size);
 }
 
 int ps_png_write_grid(const char *path, const ps_image_set *s, int first, int count,
@@ -128,7 +100,8 @@ int ps_png_write_grid(const char *path, const ps_image_set *s, int first, int co
             uint8_t *end = put_chunk(png + 8, "IHDR", ihdr, 13);
             end = put_chunk(end, "IDAT", packed, (uint32_t)packed_size);
             end = put_chunk(end, "IEND", NULL, 0);
-            rc = write_atomically(path, png, (size_t)(end - png), err);
+            rc = ps_write_file_atomically(path, write_bytes,
+                                          &(bytes){png, (size_t)(end - png)}, err);
         }
     }
     free(raw);
