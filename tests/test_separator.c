@@ -757,7 +757,7 @@ static void random_rows(float *rows, ps_rng *rng)
 
 typedef struct sup_ctx {
     const float *src[LN];
-    float si_weight, scale;
+    float nll_beta, si_weight, scale;
     double neg_si;
 } sup_ctx;
 
@@ -765,8 +765,8 @@ static double sup_loss(void *ctx, const float *rows, float *d_rows)
 {
     sup_ctx *c = ctx;
     memset(d_rows, 0, sizeof(float) * LT * 2 * LN);
-    return ps_separator_supervised_loss(LN, LL, rows, LT, c->src, c->si_weight, c->scale, d_rows,
-                                        &c->neg_si);
+    return ps_separator_supervised_loss(LN, LL, rows, LT, c->src, c->nll_beta, c->si_weight,
+                                        c->scale, d_rows, &c->neg_si);
 }
 
 START_TEST(supervised_loss_gradient)
@@ -797,6 +797,45 @@ START_TEST(supervised_loss_gradient)
     ck_assert(c.neg_si != 0.0 && isfinite(c.neg_si));
     ck_assert_msg(fabs(v - (ref + 0.5 * c.neg_si)) <= 1e-5 * fabs(ref), "%.9g", v);
     check_rows_gradient("supervised + SI-SDR", sup_loss, &c, rows, c.scale, 1e-3f, 1e-3, 1e-4);
+}
+END_TEST
+
+/* beta-NLL has no loss whose derivative it is (its weight is held constant), so it is
+ * checked against its definition: every term of the plain NLL and of its gradient, for
+ * mean and log-scale alike, times sigma^(2 beta) of that row and source. */
+START_TEST(supervised_loss_beta_nll)
+{
+    ps_rng rng;
+    ps_rng_seed(&rng, 75);
+    float rows[LT * 2 * LN], src[LN][LT - LL];
+    random_rows(rows, &rng);
+    for (int k = 0; k < LN; k++) fill_uniform(src[k], LT - LL, -0.5f, 0.5f, &rng);
+    sup_ctx c = {.src = {src[0], src[1]}, .scale = 0.5f};
+    float d0[LT * 2 * LN], d[LT * 2 * LN];
+    double plain = sup_loss(&c, rows, d0);
+    const float betas[] = {0.5f, 1.0f};
+    for (int b = 0; b < 2; b++) {
+        c.nll_beta = betas[b];
+        double v = sup_loss(&c, rows, d), ref = 0;
+        for (int t = LL; t < LT; t++)
+            for (int k = 0; k < LN; k++) {
+                const float *row = rows + t * 2 * LN;
+                double w = exp(2.0 * betas[b] * row[LN + k]);
+                ref += w * gauss_nll(row[k], row[LN + k], src[k][t - LL]);
+                /* float products of the same float factors: a few ulps */
+                for (int j = 0; j < 2; j++) {
+                    size_t i = (size_t)t * 2 * LN + (size_t)j * LN + k;
+                    ck_assert_msg(fabs(d[i] - w * d0[i]) <= 1e-5 * fabs(d0[i]) + 1e-7,
+                                  "beta %g row %d col %d: %.7g, expected %.7g", betas[b], t,
+                                  j * LN + k, d[i], w * d0[i]);
+                }
+            }
+        ck_assert_msg(fabs(v - ref) <= 1e-5 * fabs(ref), "beta %g: %.9g, expected %.9g", betas[b],
+                      v, ref);
+        /* log-scales in (-3, -1) make the weights 2e-3..0.4: the weighting must show */
+        ck_assert(fabs(v - plain) > 0.5 * fabs(plain));
+    }
+    for (size_t i = 0; i < (size_t)LL * 2 * LN; i++) ck_assert(d[i] == 0.0f);
 }
 END_TEST
 
@@ -1022,6 +1061,7 @@ Suite *suite(void)
     tcase_add_test(tc, streaming_matches_offline);
     tcase_add_test(tc, refinement_is_deterministic_and_consistent);
     tcase_add_test(tc, supervised_loss_gradient);
+    tcase_add_test(tc, supervised_loss_beta_nll);
     tcase_add_test(tc, elbo_loss_gradient);
     tcase_add_test(tc, model_set_from_folder);
     suite_add_tcase(s, tc);

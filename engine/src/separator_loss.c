@@ -34,17 +34,22 @@ static double neg_si_sdr(const float *est, const float *ref, int n, float scale,
 }
 
 double ps_separator_supervised_loss(int N, int L, const float *rows, int T,
-                                    const float *const *src, float si_weight, float scale,
-                                    float *d_rows, double *neg_si)
+                                    const float *const *src, float nll_beta, float si_weight,
+                                    float scale, float *d_rows, double *neg_si)
 {
     double nll = 0.0;
     int n = T - L;
     for (int t = 0; t < n; t++) {
         const float *row = rows + (size_t)(t + L) * 2 * N;
         float *d_row = d_rows + (size_t)(t + L) * 2 * N;
-        for (int k = 0; k < N; k++)
-            nll += ps_gaussian_nll_backward(row[k], row[N + k], src[k][t], scale, &d_row[k],
-                                            &d_row[N + k]);
+        for (int k = 0; k < N; k++) {
+            /* beta-NLL: the term weighs sigma^(2 beta), held constant in the gradient */
+            float c = nll_beta > 0.0f
+                          ? expf(2.0f * nll_beta * ps_gaussian_clamp_log_scale(row[N + k]))
+                          : 1.0f;
+            nll += c * ps_gaussian_nll_backward(row[k], row[N + k], src[k][t], scale * c,
+                                                &d_row[k], &d_row[N + k]);
+        }
     }
     double si = 0.0;
     if (si_weight > 0.0f && n > 0)

@@ -12,12 +12,16 @@
 #include "priorsep/wavenet.h"
 
 /* Supervised: sum over scored samples and sources of -log q(s_true | m) (nats);
- * src[k] holds the T - L true samples of source k. With si_weight > 0 the loss adds
- * si_weight * sum_k (-SI-SDR of the means over the crop, in dB), whose sum is written
- * to *neg_si_sdr (0 otherwise). */
+ * src[k] holds the T - L true samples of source k. With nll_beta > 0 each term is
+ * weighted by sigma^(2 nll_beta), a weight held constant in the gradient (beta-NLL,
+ * Seitzer et al. 2022): plain NLL scales each mean's gradient by 1/sigma^2, so the
+ * sources the network already predicts well take the gradient from the hard ones;
+ * nll_beta = 1 gives the means a squared-error gradient. With si_weight > 0 the loss
+ * adds si_weight * sum_k (-SI-SDR of the means over the crop, in dB), whose sum is
+ * written to *neg_si_sdr (0 otherwise). */
 double ps_separator_supervised_loss(int n_sources, int lookahead, const float *rows, int T,
-                                    const float *const *src, float si_weight, float scale,
-                                    float *d_rows, double *neg_si_sdr);
+                                    const float *const *src, float nll_beta, float si_weight,
+                                    float scale, float *d_rows, double *neg_si_sdr);
 
 /* Unsupervised: minus the ELBO of one reparameterized sample s = mean + scale * eps,
  *   -log N(m; sum_k w_k s_k, gamma^2) - beta sum_k log p_k(s_k) - H[q]
