@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "item_files.h"
 #include "priorsep/error.h"
+#include "priorsep/rng.h"
 #include "priorsep/toy.h"
 #include "progress.h"
 
@@ -38,6 +39,13 @@ static void usage(FILE *f)
           "  --items N      number of items, 1..1000000 (default: 5000 for train, 1500 for test)\n"
           "  --first I      index of the first item (default 0), to make part of a split\n"
           "  --seed N       data seed, 0..2147483647 (default 1)\n"
+          "  --drop A,B,..  silence each of these sources with probability --drop-prob,\n"
+          "                 drawn per item and source (seeded): the source file holds\n"
+          "                 zeros, the mixture is the mean over all four slots of what\n"
+          "                 is left, and the manifest gives the amplitude 0. The other\n"
+          "                 sources are those of the plain data set. A separator\n"
+          "                 curriculum: fewer sources in the way of the hard ones.\n"
+          "  --drop-prob P  0..1 (default 0.5)\n"
           "  --force        replace the data set in DIR\n"
           "  --quiet        no progress bar\n"
           "\n"
@@ -100,6 +108,29 @@ static void manifest_row(manifest *m, long index, ps_toy_split split, long seed,
     fputc('\n', m->f);
 }
 
+/* Silences the sources in mask (bit k: source k), each with probability prob, drawn
+ * from (seed, split, index) alone; the mixture is made again from what is left. */
+static void drop_sources(unsigned mask, double prob, long seed, ps_toy_split split, long index,
+                         ps_toy_item_params *p, float *sources, float *mix, int n)
+{
+    ps_rng rng;
+    ps_rng_seed(&rng, ((uint64_t)seed << 32) ^ ((uint64_t)index * 0x9E3779B97F4A7C15ull) ^
+                          ((uint64_t)split + 1) * 0xD1B54A32D192ED03ull);
+    int changed = 0;
+    for (int k = 0; k < PS_TOY_SOURCES; k++)
+        if ((mask >> k & 1u) && ps_rng_uniform(&rng) < prob) {
+            memset(sources + (size_t)k * n, 0, sizeof(float) * (size_t)n);
+            p->amp[k] = 0.0f;
+            changed = 1;
+        }
+    if (!changed) return;
+    for (int t = 0; t < n; t++) {
+        float m = 0.0f;
+        for (int k = 0; k < PS_TOY_SOURCES; k++) m += sources[(size_t)k * n + t];
+        mix[t] = m / PS_TOY_SOURCES;
+    }
+}
+
 static int manifest_commit(manifest *m, ps_error *err)
 {
     int failed = fflush(m->f) != 0 || ferror(m->f) || fsync(fileno(m->f)) != 0;
@@ -127,15 +158,19 @@ static void manifest_close(manifest *m)
 
 int cmd_data_toy(int argc, char **argv)
 {
-    enum { O_OUT = 256, O_SPLIT, O_ITEMS, O_FIRST, O_SEED, O_FORCE, O_QUIET, O_HELP };
+    enum { O_OUT = 256, O_SPLIT, O_ITEMS, O_FIRST, O_SEED, O_DROP, O_DROP_PROB, O_FORCE, O_QUIET,
+           O_HELP };
     static const struct option options[] = {
         {"out", required_argument, 0, O_OUT},     {"split", required_argument, 0, O_SPLIT},
         {"items", required_argument, 0, O_ITEMS}, {"first", required_argument, 0, O_FIRST},
-        {"seed", required_argument, 0, O_SEED},   {"force", no_argument, 0, O_FORCE},
+        {"seed", required_argument, 0, O_SEED},   {"drop", required_argument, 0, O_DROP},
+        {"drop-prob", required_argument, 0, O_DROP_PROB}, {"force", no_argument, 0, O_FORCE},
         {"quiet", no_argument, 0, O_QUIET},       {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     const char *out = NULL, *split_name = NULL;
     long items = 0, first = 0, seed = 1;
+    double drop_prob = 0.5;
+    unsigned drop = 0; /* bit k: source k may be silenced */
     int force = 0, quiet = 0, opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -150,6 +185,25 @@ int cmd_data_toy(int argc, char **argv)
             break;
         case O_SEED:
             if (cli_parse_int("--seed", optarg, 0, 2147483647L, &seed)) return EXIT_USAGE;
+            break;
+        case O_DROP: {
+            char names[PS_TOY_SOURCES][32];
+            int n;
+            if (cli_parse_names("--drop", optarg, names, PS_TOY_SOURCES, &n)) return EXIT_USAGE;
+            for (int j = 0; j < n; j++) {
+                int k = 0;
+                while (k < PS_TOY_SOURCES && strcmp(names[j], ps_toy_source_names[k]) != 0) k++;
+                if (k == PS_TOY_SOURCES)
+                    return cli_fail(EXIT_USAGE,
+                                    "--drop: '%s' is not a toy source (sine, square, sawtooth, "
+                                    "triangle)",
+                                    names[j]);
+                drop |= 1u << k;
+            }
+            break;
+        }
+        case O_DROP_PROB:
+            if (cli_parse_double("--drop-prob", optarg, 0.0, 1.0, &drop_prob)) return EXIT_USAGE;
             break;
         case O_FORCE: force = 1; break;
         case O_QUIET: quiet = 1; break;
@@ -201,6 +255,9 @@ int cmd_data_toy(int argc, char **argv)
     for (long i = 0; i < items; i++) {
         ps_toy_item_params p;
         ps_toy_item((uint64_t)seed, split, first + i, &p, sources, mix, PS_TOY_ITEM_SAMPLES);
+        if (drop)
+            drop_sources(drop, drop_prob, seed, split, first + i, &p, sources, mix,
+                         PS_TOY_ITEM_SAMPLES);
         if (item_write(out, first + i, PS_TOY_RATE, ps_toy_source_names, PS_TOY_SOURCES, sources,
                        mix, PS_TOY_ITEM_SAMPLES, &err)) {
             cli_fail(EXIT_RUNTIME, "%s", err.msg);

@@ -133,6 +133,52 @@ START_TEST(reruns_are_byte_identical_and_subsets_match)
 }
 END_TEST
 
+/* --drop: the named sources are silenced in some items, the others are the plain
+ * items' sources, and the mixture is the mean of what the files hold. */
+START_TEST(dropped_sources_are_silent_and_the_rest_unchanged)
+{
+    enum { ITEMS = 8 };
+    ck_assert_int_eq(run("data toy --out plain --split train --items %d --seed 4 --quiet", ITEMS), 0);
+    ck_assert_int_eq(run("data toy --out drop --split train --items %d --seed 4 --quiet "
+                         "--drop square,sawtooth --drop-prob 0.5", ITEMS), 0);
+    static float plain[S][N], got[S][N], mix[N];
+    int dropped = 0, kept = 0;
+    char name[256];
+    for (long i = 0; i < ITEMS; i++) {
+        for (int k = 0; k < S; k++) {
+            snprintf(name, sizeof name, "plain/%05ld/%s.wav", i, ps_toy_source_names[k]);
+            read_item_file(name, plain[k]);
+            snprintf(name, sizeof name, "drop/%05ld/%s.wav", i, ps_toy_source_names[k]);
+            read_item_file(name, got[k]);
+            int same = memcmp(got[k], plain[k], sizeof got[k]) == 0, silent = 1;
+            for (int t = 0; t < N; t++) silent &= got[k][t] == 0.0f;
+            if (k == 0 || k == 3) ck_assert_msg(same, "item %ld: %s changed", i, ps_toy_source_names[k]);
+            else ck_assert_msg(same || silent, "item %ld: %s neither kept nor silent", i,
+                               ps_toy_source_names[k]);
+            if (k == 1 || k == 2) dropped += silent, kept += same;
+            /* the manifest's amplitude column of source k is field 8 + 5k */
+            ck_assert_int_eq(shell("sed -n %ldp drop/manifest.csv | cut -d, -f%d | grep -qx '%s'",
+                                   i + 2, 8 + 5 * k, silent ? "0" : "0\\.[0-9]*"), 0);
+        }
+        snprintf(name, sizeof name, "drop/%05ld/mix.wav", i);
+        read_item_file(name, mix);
+        for (int t = 0; t < N; t++) {
+            double mean = (got[0][t] + (double)got[1][t] + got[2][t] + got[3][t]) / S;
+            if (!(fabs(mix[t] - mean) <= 1e-7)) ck_abort_msg("item %ld t=%d: mix is not the mean", i, t);
+        }
+    }
+    /* 16 draws at 1/2: both outcomes occur (for this seed; the draws are fixed) */
+    ck_assert(dropped > 0 && kept > 0 && dropped + kept == 2 * ITEMS);
+    /* probability 0 is the plain data set; 1 silences every named source */
+    ck_assert_int_eq(run("data toy --out none --split train --items %d --seed 4 --quiet "
+                         "--drop square --drop-prob 0", ITEMS), 0);
+    ck_assert_int_eq(shell("diff -r plain none >/dev/null"), 0);
+    ck_assert_int_eq(run("data toy --out all --split train --items 2 --seed 4 --quiet "
+                         "--drop sine --drop-prob 1"), 0);
+    ck_assert_int_eq(shell("cut -d, -f8 all/manifest.csv | tr '\\n' ' ' | grep -qx 'sine_amplitude 0 0 '"), 0);
+}
+END_TEST
+
 START_TEST(usage_errors_exit_2_and_name_the_option)
 {
     const cli_case cases[] = {
@@ -146,6 +192,8 @@ START_TEST(usage_errors_exit_2_and_name_the_option)
         {"data toy --out d --split test --items 1 --seed 2147483648", 2, NULL, NULL},
         {"data toy --out d --split test --items 1 --first x", 2, "--first", NULL},
         {"data toy --out d --split test --items 1 extra", 2, "extra", NULL},
+        {"data toy --out d --split test --items 1 --drop piano", 2, "--drop", "piano"},
+        {"data toy --out d --split test --items 1 --drop sine --drop-prob 1.5", 2, "--drop-prob", NULL},
         {"data toy --out d --split test --bogus", 2, NULL, NULL},
         {"data --out d", 2, NULL, NULL},
         {"data toy --help", 0, NULL, NULL},
@@ -197,6 +245,7 @@ Suite *suite(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, items_are_the_engine_items);
     tcase_add_test(tc, reruns_are_byte_identical_and_subsets_match);
+    tcase_add_test(tc, dropped_sources_are_silent_and_the_rest_unchanged);
     tcase_add_test(tc, usage_errors_exit_2_and_name_the_option);
     tcase_add_test(tc, existing_data_sets_need_force);
     tcase_add_test(tc, runtime_errors_exit_1_and_name_the_path);
