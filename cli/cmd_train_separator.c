@@ -265,6 +265,7 @@ static double sep_validate(void *ctx)
     const float *crops[VAL_CROPS];
     int n = prior_data_val_crops(d, o->crop, VAL_CROPS, crops), N = o->info.n_sources, L = (int)o->lookahead;
     double total = 0.0;
+    long terms = 0;
     for (int i = 0; i < n; i++) {
         /* find the crop's file to reach its sources */
         int f = 0;
@@ -273,6 +274,7 @@ static double sep_validate(void *ctx)
         if (!use_labels) {
             p->prior_sigma = (float)o->sigma_end;
             total += crop_loss(p, 0, &c, 1.0f, NULL) / (double)(o->crop - L);
+            terms++;
             continue;
         }
         const float *rows = ps_wavenet_train_forward(p->net, p->acts[0], crops[i], NULL, (int)o->crop);
@@ -280,10 +282,12 @@ static double sep_validate(void *ctx)
         float *mean = p->d_rows[0]; /* scratch: one source's means */
         for (int k = 0; k < N; k++) {
             for (long t = 0; t < m; t++) mean[t] = rows[(size_t)(t + L) * 2 * N + k];
-            total += ps_si_sdr(mean, p->source[k].file[f].samples + c.start, m) / N;
+            /* a silent source (a --drop data set) has no SI-SDR: left out of the mean */
+            double v = ps_si_sdr(mean, p->source[k].file[f].samples + c.start, m);
+            if (!isnan(v)) total += v, terms++;
         }
     }
-    return n ? total / n : NAN;
+    return terms ? total / terms : NAN;
 }
 
 static int sep_objective_init(sep_objective *p, const ps_wavenet *net, const long *step)

@@ -89,6 +89,20 @@ START_TEST(each_objective_trains_a_usable_separator)
 }
 END_TEST
 
+/* A --drop data set has silent sources, which have no SI-SDR: validation averages over
+ * the others instead of becoming NaN. Trained with --nll-beta, which the model's recipe records. */
+START_TEST(validation_skips_silent_sources)
+{
+    ck_assert_int_eq(run("data toy --out dropped --split train --items 2 --drop sine "
+                         "--drop-prob 1 --quiet"), 0);
+    ck_assert_int_eq(run("train separator --data dropped --out d.safetensors --log d.csv "
+                         "--nll-beta 1 " TINY), 0);
+    ck_assert_int_eq(shell("awk -F, 'NR > 1 && $5 != \"\" {print $5}' d.csv | grep -q . && "
+                           "! grep -qi nan d.csv"), 0);
+    ck_assert_int_eq(shell("grep -aq -- '--nll-beta 1' d.safetensors"), 0); /* the recipe */
+}
+END_TEST
+
 START_TEST(supervised_needs_sources_unsupervised_needs_priors)
 {
     ck_assert_int_eq(run("train separator --data mixes --out s.safetensors " TINY), 1);
@@ -115,6 +129,7 @@ Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, cli_dir_remove);
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, each_objective_trains_a_usable_separator);
+    tcase_add_test(tc, validation_skips_silent_sources);
     tcase_add_test(tc, supervised_needs_sources_unsupervised_needs_priors);
     suite_add_tcase(s, tc);
     return s;
