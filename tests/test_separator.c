@@ -769,19 +769,40 @@ static double sup_loss(void *ctx, const float *rows, float *d_rows)
                                         c->scale, d_rows, &c->neg_si);
 }
 
-START_TEST(supervised_loss_gradient)
+/* A crop of random rows and sources, and a loss context over them. */
+typedef struct sup_case {
+    float rows[LT * 2 * LN], src[LN][LT - LL];
+    sup_ctx c;
+} sup_case;
+
+static void sup_case_make(sup_case *s, uint64_t seed)
 {
     ps_rng rng;
-    ps_rng_seed(&rng, 71);
-    float rows[LT * 2 * LN], src[LN][LT - LL];
-    random_rows(rows, &rng);
-    for (int k = 0; k < LN; k++) fill_uniform(src[k], LT - LL, -0.5f, 0.5f, &rng);
-    sup_ctx c = {.src = {src[0], src[1]}, .scale = 0.5f};
-    /* the value: the Gaussian NLL summed in double */
+    ps_rng_seed(&rng, seed);
+    random_rows(s->rows, &rng);
+    for (int k = 0; k < LN; k++) fill_uniform(s->src[k], LT - LL, -0.5f, 0.5f, &rng);
+    s->c = (sup_ctx){.src = {s->src[0], s->src[1]}, .scale = 0.5f};
+}
+
+/* The Gaussian NLL summed in double, each term weighted by sigma^(2 beta). */
+static double sup_case_nll(const sup_case *s, double beta)
+{
     double ref = 0;
     for (int t = LL; t < LT; t++)
-        for (int k = 0; k < LN; k++)
-            ref += gauss_nll(rows[t * 2 * LN + k], rows[t * 2 * LN + LN + k], src[k][t - LL]);
+        for (int k = 0; k < LN; k++) {
+            const float *row = s->rows + t * 2 * LN;
+            ref += exp(2.0 * beta * row[LN + k]) * gauss_nll(row[k], row[LN + k], s->src[k][t - LL]);
+        }
+    return ref;
+}
+
+START_TEST(supervised_loss_gradient)
+{
+    static sup_case s;
+    sup_case_make(&s, 71);
+    sup_ctx c = s.c;
+    float *rows = s.rows;
+    double ref = sup_case_nll(&s, 0.0);
     float d[LT * 2 * LN] = {0};
     double v = sup_loss(&c, rows, d);
     ck_assert_msg(fabs(v - ref) <= 1e-5 * fabs(ref), "loss %.9g, reference %.9g", v, ref);
@@ -805,23 +826,19 @@ END_TEST
  * mean and log-scale alike, times sigma^(2 beta) of that row and source. */
 START_TEST(supervised_loss_beta_nll)
 {
-    ps_rng rng;
-    ps_rng_seed(&rng, 75);
-    float rows[LT * 2 * LN], src[LN][LT - LL];
-    random_rows(rows, &rng);
-    for (int k = 0; k < LN; k++) fill_uniform(src[k], LT - LL, -0.5f, 0.5f, &rng);
-    sup_ctx c = {.src = {src[0], src[1]}, .scale = 0.5f};
+    static sup_case s;
+    sup_case_make(&s, 75);
+    sup_ctx c = s.c;
+    const float *rows = s.rows;
     float d0[LT * 2 * LN], d[LT * 2 * LN];
     double plain = sup_loss(&c, rows, d0);
     const float betas[] = {0.5f, 1.0f};
     for (int b = 0; b < 2; b++) {
         c.nll_beta = betas[b];
-        double v = sup_loss(&c, rows, d), ref = 0;
+        double v = sup_loss(&c, rows, d), ref = sup_case_nll(&s, betas[b]);
         for (int t = LL; t < LT; t++)
             for (int k = 0; k < LN; k++) {
-                const float *row = rows + t * 2 * LN;
-                double w = exp(2.0 * betas[b] * row[LN + k]);
-                ref += w * gauss_nll(row[k], row[LN + k], src[k][t - LL]);
+                double w = exp(2.0 * betas[b] * rows[t * 2 * LN + LN + k]);
                 /* float products of the same float factors: a few ulps */
                 for (int j = 0; j < 2; j++) {
                     size_t i = (size_t)t * 2 * LN + (size_t)j * LN + k;
