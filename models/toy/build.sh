@@ -35,9 +35,10 @@ fi
 if [ "$what" = separators ] || [ "$what" = all ]; then
     # separators see more items than the priors: 2,000 of the train split
     $priorsep data toy --out "$work/sep-train" --split train --items 2000 --seed 1 --force --quiet
-    # supervised, in three runs, each from the last one's weights, all with beta-NLL
+    # supervised, in four runs, each from the last one's weights, all with beta-NLL
     # (--nll-beta 1: the plain NLL lets the well-predicted square starve the sine and
-    # the triangle of gradient): 5,000 steps; 5,000 at lr 1e-3; 8,000 at lr 7e-4
+    # the triangle of gradient): 5,000 steps at lr 2e-3, then 5,000 at 1e-3, 8,000 at
+    # 7e-4 and 8,000 at 5e-4
     $priorsep train separator --data "$work/sep-train" --out "$work/sup-5000.safetensors" \
         --checkpoint "$work/sup1.ckpt" --log "$work/sup1.csv" --steps 5000 --warmup 200 \
         --batch 8 --crop 2048 --lr 2e-3 --nll-beta 1 --seed 1 --force --quiet
@@ -46,17 +47,26 @@ if [ "$what" = separators ] || [ "$what" = all ]; then
         --steps 5000 --warmup 100 --batch 8 --crop 2048 --lr 1e-3 --nll-beta 1 --seed 2 \
         --force --quiet
     $priorsep train separator --data "$work/sep-train" --init "$work/sup-10000.safetensors" \
-        --out $toy/separator.safetensors --checkpoint "$work/sup3.ckpt" --log "$work/sup3.csv" \
+        --out "$work/sup-18000.safetensors" --checkpoint "$work/sup3.ckpt" --log "$work/sup3.csv" \
         --steps 8000 --warmup 100 --batch 8 --crop 2048 --lr 7e-4 --nll-beta 1 --seed 3 \
+        --force --quiet
+    $priorsep train separator --data "$work/sep-train" --init "$work/sup-18000.safetensors" \
+        --out $toy/separator.safetensors --checkpoint "$work/sup4.ckpt" --log "$work/sup4.csv" \
+        --steps 8000 --warmup 100 --batch 8 --crop 2048 --lr 5e-4 --nll-beta 1 --seed 4 \
         --force --quiet
     # unsupervised, no true source anywhere: items sampled from the priors (at noise
     # level 0.1), mixed, and the separator trained on them
     $priorsep data priors --priors $toy --out "$work/prior-items" --items 400 --seconds 1.5 \
         --sigma 0.1 --seed 1 --force --quiet
-    $priorsep train separator --data "$work/prior-items" \
-        --out $toy/separator-unsupervised.safetensors --checkpoint "$work/uns.ckpt" \
-        --log "$work/uns.csv" --steps 4000 --warmup 200 --batch 4 --crop 4096 --lr 2e-3 \
-        --seed 1 --force --quiet
+    # trained as the supervised one (beta-NLL), in two runs: 4,000 steps at lr 2e-3,
+    # then 6,000 at 1e-3
+    $priorsep train separator --data "$work/prior-items" --out "$work/uns-4000.safetensors" \
+        --checkpoint "$work/uns1.ckpt" --log "$work/uns1.csv" --steps 4000 --warmup 200 \
+        --batch 4 --crop 4096 --lr 2e-3 --nll-beta 1 --seed 1 --force --quiet
+    $priorsep train separator --data "$work/prior-items" --init "$work/uns-4000.safetensors" \
+        --out $toy/separator-unsupervised.safetensors --checkpoint "$work/uns2.ckpt" \
+        --log "$work/uns2.csv" --steps 6000 --warmup 100 --batch 4 --crop 4096 --lr 1e-3 \
+        --nll-beta 1 --seed 2 --force --quiet
     for model in separator separator-unsupervised; do
         # the headline: K = 0 on the first 200 test items; refinement (slower) on 50
         $priorsep eval separation --model $toy/$model.safetensors --data "$work/test" \
