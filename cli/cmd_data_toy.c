@@ -169,8 +169,8 @@ int cmd_data_toy(int argc, char **argv)
         {0, 0, 0, 0}};
     const char *out = NULL, *split_name = NULL;
     long items = 0, first = 0, seed = 1;
-    double drop_prob = 0.5;
-    unsigned drop = 0; /* bit k: source k may be silenced */
+    double drop_prob = -1.0; /* not given: 0.5 with --drop */
+    unsigned drop = 0;       /* bit k: source k may be silenced */
     int force = 0, quiet = 0, opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -220,6 +220,9 @@ int cmd_data_toy(int argc, char **argv)
         return cli_fail(EXIT_USAGE, "%s: unexpected argument (see priorsep data toy --help)",
                         argv[optind]);
     if (!items) items = split == PS_TOY_TRAIN ? PS_TOY_TRAIN_ITEMS : PS_TOY_TEST_ITEMS;
+    if (drop_prob >= 0.0 && !drop)
+        return cli_fail(EXIT_USAGE, "--drop-prob: needs --drop (the sources to silence)");
+    if (drop_prob < 0.0) drop_prob = 0.5;
 
     int rc = EXIT_RUNTIME;
     ps_error err;

@@ -194,6 +194,7 @@ START_TEST(usage_errors_exit_2_and_name_the_option)
         {"data toy --out d --split test --items 1 extra", 2, "extra", NULL},
         {"data toy --out d --split test --items 1 --drop piano", 2, "--drop", "piano"},
         {"data toy --out d --split test --items 1 --drop sine --drop-prob 1.5", 2, "--drop-prob", NULL},
+        {"data toy --out d --split test --items 1 --drop-prob 0.5", 2, "--drop-prob", "--drop "},
         {"data toy --out d --split test --bogus", 2, NULL, NULL},
         {"data --out d", 2, NULL, NULL},
         {"data toy --help", 0, NULL, NULL},

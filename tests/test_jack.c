@@ -261,9 +261,11 @@ START_TEST(live_output_is_batch_separation_and_no_xrun)
     double e = batch_error(sources, 4, mix, mix_len, lead, latency);
     printf("live against priorsep separate: max abs difference %g (lead %ld samples)\n", e, lead);
     fflush(stdout); /* Check's child may not flush it */
-    /* 1e-4, as for the plugin in lv2apply: the same floats summed in another order (the
-     * batch tool separates frames of 4,096 samples, the stream of whatever a period gives) */
-    ck_assert_msg(!real_time || e <= 1e-4, "live output differs from batch separation by %g", e);
+    /* 1e-3, as for the plugin in lv2apply at 48 kHz: the resamplers are fed differently
+     * (the batch tool frames of 4,096 samples, the stream one sample per call), which
+     * changes their output by float rounding, amplified by the separator (a one-ulp
+     * input change moves the shipped model's outputs by up to 1.9e-4) */
+    ck_assert_msg(!real_time || e <= 1e-3, "live output differs from batch separation by %g", e);
     free(mix);
 }
 END_TEST

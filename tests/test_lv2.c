@@ -120,11 +120,17 @@ static void lv2apply_matches_batch(int rate, int latency)
     /* At 48 kHz the two differ at the very start: the batch tool's up-resamplers start at
      * the first aligned sample, the plugin's also see the L outputs before it (estimates
      * of the silence before the input). That lasts as long as soxr's filter; 0.1 s is
-     * well past it. 1e-4: the same floats summed in a different order. */
+     * well past it. At the model's rate 1e-4: the same floats, summed in another order
+     * where the frames differ in length (0 measured with OpenBLAS here); at 48 kHz the
+     * resamplers are fed differently (one sample per call in the plugin),
+     * which changes their output by float rounding, and the separator amplifies that:
+     * one ulp added to every other sample of the example mixture moves the shipped
+     * model's weighted outputs by up to 1.9e-4 (measured, 2026-11-24). 1e-3 is 5x that
+     * rounding effect and still 0.5 % of the sources' RMS (0.12 to 0.21). */
     long from = rate == TOY_RATE ? 0 : rate / 10;
     double worst = worst_difference(plugin, 4, latency, from, n);
-    ck_assert_msg(worst <= 1e-4, "lv2apply at %d Hz differs from priorsep separate by %g", rate,
-                  worst);
+    ck_assert_msg(worst <= (rate == TOY_RATE ? 1e-4 : 1e-3),
+                  "lv2apply at %d Hz differs from priorsep separate by %g", rate, worst);
     free(plugin);
 }
 
