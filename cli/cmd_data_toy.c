@@ -123,12 +123,7 @@ static void drop_sources(unsigned mask, double prob, long seed, ps_toy_split spl
             p->amp[k] = 0.0f;
             changed = 1;
         }
-    if (!changed) return;
-    for (int t = 0; t < n; t++) {
-        float m = 0.0f;
-        for (int k = 0; k < PS_TOY_SOURCES; k++) m += sources[(size_t)k * n + t];
-        mix[t] = m / PS_TOY_SOURCES;
-    }
+    if (changed) ps_toy_mix(sources, mix, n);
 }
 
 static int manifest_commit(manifest *m, ps_error *err)

@@ -80,6 +80,11 @@ void ps_toy_item(uint64_t seed, ps_toy_split split, long index, ps_toy_item_para
         }
         for (int t = P; t < n; t++) s[t] = s[t - P];
     }
+    ps_toy_mix(sources, mix, n);
+}
+
+void ps_toy_mix(const float *sources, float *mix, int n)
+{
     for (int t = 0; t < n; t++) {
         double sum = 0.0; /* four floats sum almost exactly in double: mix is the mean */
         for (int k = 0; k < PS_TOY_SOURCES; k++) sum += sources[(size_t)k * (size_t)n + t];

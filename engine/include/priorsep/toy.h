@@ -46,4 +46,8 @@ typedef struct ps_toy_item_params {
 void ps_toy_item(uint64_t seed, ps_toy_split split, long index, ps_toy_item_params *p,
                  float *sources, float *mix, int n);
 
+/* mix[t] = the mean of sources[k * n + t] over the four sources (what ps_toy_item
+ * writes); for items whose sources were changed after they were made. */
+void ps_toy_mix(const float *sources, float *mix, int n);
+
 #endif
