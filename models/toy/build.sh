@@ -16,6 +16,25 @@ work=${2:-/tmp/priorsep-toy}
 steps=${PRIORSEP_TOY_STEPS:-4000}
 toy=models/toy
 
+# separator_runs NAME BATCH CROP OUT "DATA STEPS LR WARMUP" ...: trains the separator
+# in runs, each from the last one's weights, with beta-NLL and seeds 1, 2, ...; the
+# last run's weights go to OUT
+separator_runs() {
+    name=$1 batch=$2 crop=$3 out=$4
+    shift 4
+    i=0 init=
+    for run in "$@"; do
+        i=$((i + 1))
+        set -- $run
+        $priorsep train separator --data "$1" ${init:+--init "$init"} \
+            --out "$work/$name$i.safetensors" --checkpoint "$work/$name$i.ckpt" \
+            --log "$work/$name$i.csv" --steps "$2" --lr "$3" --warmup "$4" --batch "$batch" \
+            --crop "$crop" --nll-beta 1 --seed "$i" --force --quiet
+        init=$work/$name$i.safetensors
+    done
+    cp "$init" "$out"
+}
+
 $priorsep data toy --out "$work/train" --split train --items 400 --seed 1 --force --quiet
 $priorsep data toy --out "$work/test" --split test --items 200 --seed 1 --force --quiet
 # the shipped example: the first item of the test split
@@ -49,29 +68,10 @@ if [ "$what" = separators ] || [ "$what" = all ]; then
     # (--nll-beta 1: the plain NLL lets the well-predicted square starve the sine and
     # the triangle of gradient): 5,000 steps at lr 2e-3, then 5,000 at 1e-3, 8,000 at
     # 7e-4, 8,000 at 5e-4, 24,000 at 7e-4 and 10,000 at 4e-4
-    $priorsep train separator --data "$work/sep-train" --out "$work/sup-5000.safetensors" \
-        --checkpoint "$work/sup1.ckpt" --log "$work/sup1.csv" --steps 5000 --warmup 200 \
-        --batch 8 --crop 2048 --lr 2e-3 --nll-beta 1 --seed 1 --force --quiet
-    $priorsep train separator --data "$work/sep-train" --init "$work/sup-5000.safetensors" \
-        --out "$work/sup-10000.safetensors" --checkpoint "$work/sup2.ckpt" --log "$work/sup2.csv" \
-        --steps 5000 --warmup 100 --batch 8 --crop 2048 --lr 1e-3 --nll-beta 1 --seed 2 \
-        --force --quiet
-    $priorsep train separator --data "$work/sep-train" --init "$work/sup-10000.safetensors" \
-        --out "$work/sup-18000.safetensors" --checkpoint "$work/sup3.ckpt" --log "$work/sup3.csv" \
-        --steps 8000 --warmup 100 --batch 8 --crop 2048 --lr 7e-4 --nll-beta 1 --seed 3 \
-        --force --quiet
-    $priorsep train separator --data "$work/sep-train" --init "$work/sup-18000.safetensors" \
-        --out "$work/sup-26000.safetensors" --checkpoint "$work/sup4.ckpt" --log "$work/sup4.csv" \
-        --steps 8000 --warmup 100 --batch 8 --crop 2048 --lr 5e-4 --nll-beta 1 --seed 4 \
-        --force --quiet
-    $priorsep train separator --data "$work/sep-train" --init "$work/sup-26000.safetensors" \
-        --out "$work/sup-50000.safetensors" --checkpoint "$work/sup5.ckpt" --log "$work/sup5.csv" \
-        --steps 24000 --warmup 100 --batch 8 --crop 2048 --lr 7e-4 --nll-beta 1 --seed 5 \
-        --force --quiet
-    $priorsep train separator --data "$work/sep-train" --init "$work/sup-50000.safetensors" \
-        --out $toy/separator.safetensors --checkpoint "$work/sup6.ckpt" --log "$work/sup6.csv" \
-        --steps 10000 --warmup 100 --batch 8 --crop 2048 --lr 4e-4 --nll-beta 1 --seed 6 \
-        --force --quiet
+    separator_runs sup 8 2048 $toy/separator.safetensors \
+        "$work/sep-train 5000 2e-3 200" "$work/sep-train 5000 1e-3 100" \
+        "$work/sep-train 8000 7e-4 100" "$work/sep-train 8000 5e-4 100" \
+        "$work/sep-train 24000 7e-4 100" "$work/sep-train 10000 4e-4 100"
     # unsupervised, no true source anywhere: items sampled from the priors (at noise
     # level 0.1), mixed, and the separator trained on them with beta-NLL. Three runs:
     # 4,000 steps at lr 2e-3 and 6,000 at 1e-3 on items from the priors' first runs
@@ -79,19 +79,11 @@ if [ "$what" = separators ] || [ "$what" = all ]; then
     # from the shipped priors
     $priorsep data priors --priors "$work/priors-1" --out "$work/prior-items-1" --items 400 \
         --seconds 1.5 --sigma 0.1 --seed 1 --force --quiet
-    $priorsep train separator --data "$work/prior-items-1" --out "$work/uns-4000.safetensors" \
-        --checkpoint "$work/uns1.ckpt" --log "$work/uns1.csv" --steps 4000 --warmup 200 \
-        --batch 4 --crop 4096 --lr 2e-3 --nll-beta 1 --seed 1 --force --quiet
-    $priorsep train separator --data "$work/prior-items-1" --init "$work/uns-4000.safetensors" \
-        --out "$work/uns-10000.safetensors" --checkpoint "$work/uns2.ckpt" \
-        --log "$work/uns2.csv" --steps 6000 --warmup 100 --batch 4 --crop 4096 --lr 1e-3 \
-        --nll-beta 1 --seed 2 --force --quiet
     $priorsep data priors --priors $toy --out "$work/prior-items" --items 400 --seconds 1.5 \
         --sigma 0.1 --seed 1 --force --quiet
-    $priorsep train separator --data "$work/prior-items" --init "$work/uns-10000.safetensors" \
-        --out $toy/separator-unsupervised.safetensors --checkpoint "$work/uns3.ckpt" \
-        --log "$work/uns3.csv" --steps 6000 --warmup 100 --batch 4 --crop 4096 --lr 1e-3 \
-        --nll-beta 1 --seed 3 --force --quiet
+    separator_runs uns 4 4096 $toy/separator-unsupervised.safetensors \
+        "$work/prior-items-1 4000 2e-3 200" "$work/prior-items-1 6000 1e-3 100" \
+        "$work/prior-items 6000 1e-3 100"
     for model in separator separator-unsupervised; do
         # the headline: K = 0 on the first 200 test items; refinement (slower) on 50
         $priorsep eval separation --model $toy/$model.safetensors --data "$work/test" \
