@@ -163,6 +163,15 @@ START_TEST(tables_agree_and_offline_equals_streaming)
     ck_assert_ptr_nonnull(strstr(text, "median over 3 items"));
     ck_assert_ptr_nonnull(strstr(text, "model m, K = 0, frame 256 (streaming)"));
     ck_assert_ptr_nonnull(strstr(text, "mixture consistency: max |sum_k w_k s_k - m| = "));
+    /* the note on BSS Eval's inconsistent items: counted in the JSON, printed iff any */
+    const char *key = strstr(slurp("s.json"), "\"bss_inconsistent_items\": ");
+    ck_assert_ptr_nonnull(key);
+    long inconsistent = strtol(key + strlen("\"bss_inconsistent_items\": "), NULL, 10);
+    ck_assert(inconsistent >= 0 && inconsistent <= 3);
+    char *note = strstr(slurp("s.md"), "note: on ");
+    ck_assert_msg((note != NULL) == (inconsistent > 0), "%ld inconsistent items, note %s", inconsistent,
+                  note ? "printed" : "missing");
+    if (note) ck_assert_int_eq(strtol(note + strlen("note: on "), NULL, 10), inconsistent);
     ck_assert_int_ne(shell("ls | grep -q tmp"), 0); /* no temporaries left */
     ck_assert_int_eq(shell("command -v python3 >/dev/null || exit 0; python3 -c 'import json; "
                            "d = json.load(open(\"s.json\")); assert len(d[\"per_item\"]) == 3; "
