@@ -295,6 +295,40 @@ START_TEST(data_priors_writes_mixed_prior_samples)
     ck_assert_mem_eq(a, a2, sizeof(float) * (size_t)ia.frames);
     ck_assert_int_eq(run("data priors --priors model --sources a,c --out x --quiet"), 1);
     ck_assert_int_eq(run("data priors --priors model --weights 1 --out x --quiet"), 2);
+    /* --pool 2: each source of an item is one of the candidates that items 0..5 would
+     * hold, each candidate kept at most once, mixed with the weights */
+    ck_assert_int_eq(run("data priors --priors model --sources a,b --items 6 --seconds 0.01 --out plain --quiet"), 0);
+    ck_assert_int_eq(run("data priors --priors model --sources a,b --weights 0.3,0.7 --items 3 --seconds 0.01 "
+                         "--pool 2 --out pooled --quiet"), 0);
+    for (int k = 0; k < 2; k++) {
+        int used[6] = {0};
+        for (int i = 0; i < 3; i++) {
+            char path[64];
+            snprintf(path, sizeof path, "pooled/%05d/%c.wav", i, "ab"[k]);
+            SF_INFO pi, ci;
+            float *p = read_audio(path, &pi);
+            int found = -1;
+            for (int c = 0; c < 6 && found < 0; c++) {
+                snprintf(path, sizeof path, "plain/%05d/%c.wav", c, "ab"[k]);
+                float *cand = read_audio(path, &ci);
+                if (ci.frames == pi.frames && memcmp(p, cand, sizeof(float) * (size_t)pi.frames) == 0) found = c;
+                free(cand);
+            }
+            ck_assert_msg(found >= 0 && !used[found], "item %d source %c: candidate %d", i, "ab"[k], found);
+            used[found] = 1;
+            free(p);
+        }
+    }
+    float *pm = read_audio("pooled/00002/mix.wav", &im), *pa = read_audio("pooled/00002/a.wav", &ia),
+          *pb = read_audio("pooled/00002/b.wav", &ib);
+    for (long t = 0; t < im.frames; t++) ck_assert_float_eq_tol(pm[t], 0.3f * pa[t] + 0.7f * pb[t], 1e-6f);
+    free(pm), free(pa), free(pb);
+    ck_assert_int_eq(run("data priors --priors model --pool 0 --out x --quiet"), 2);
+    ck_assert_int_eq(run("data priors --priors model --pool 65 --out x --quiet"), 2);
+    ck_assert_int_eq(run("data priors --priors model --sources a,b --items 100000 --pool 64 --seconds 10 "
+                         "--out x --quiet"), 2);
+    ck_assert_msg(strstr(last_stderr, "GiB of samples at once"), "%s", last_stderr);
+    ck_assert(!exists("x"));
     /* a separator is not a prior to sample from */
     ck_assert_int_eq(run("generate --model model/separator.safetensors --seconds 0.01 g.wav"), 2);
     free(m), free(a), free(b), free(a2);
