@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "item_files.h"
 #include "pitch_balance.h"
+#include "pitch_shift.h"
 #include "priorsep/prior.h"
 #include "priorsep/separator.h"
 #include "progress.h"
@@ -33,6 +34,9 @@ static void usage(FILE *f)
           "spread of pitch (upward crossings per second, 16 bins of log pitch): a prior's\n"
           "samples cluster around a few pitches, and a separator trained on them fails\n"
           "where they are rare. The kept samples are paired into items at random (seeded).\n"
+          "With --shift-octaves X, each kept sample is then read faster or slower (libsoxr)\n"
+          "to move its pitch by u octaves, u uniform in [-X, X] (seeded): pitches the prior\n"
+          "rarely draws at all. An item is then as long as its shortest source.\n"
           "\n"
           "  --priors DIR      folder of the priors\n"
           "  --out DIR         output folder (created if missing)\n"
@@ -41,13 +45,14 @@ static void usage(FILE *f)
           "  --items N         (default 400)   --first I (default 0)\n"
           "  --seconds S       per item (default 1.5)\n"
           "  --pool M          candidates per item kept, 1..64 (default 1: no pool)\n"
+          "  --shift-octaves X pitch shift range, 0..2 (default 0: none)\n"
           "  --sigma X         the priors' noise level (default 0: the clean end of the ladder;\n"
           "                    0.1 gave a better unsupervised separator on the toy data)\n"
           "  --seed N          (default 1)\n"
           "  --force           write over existing items   --quiet   no progress bar\n"
           "\n"
           "example: priorsep data priors --priors models/toy --out prior-items --items 400 \\\n"
-          "             --sigma 0.1 --pool 4\n",
+          "             --sigma 0.1 --pool 4 --shift-octaves 1\n",
           f);
 }
 
@@ -136,23 +141,45 @@ static void report_spread(const char *name, const double *hz, long n, const long
     free(all), free(some);
 }
 
+/* Shifts the pitch of each of an item's N rows (n samples each) by u octaves, u uniform in
+ * [-octaves, octaves] drawn in source order from `seed`, and packs the rows to the
+ * shortest one's length *len (rows of *len samples from the start). tmp holds n floats. */
+static int shift_item(float *rows, int N, long n, double octaves, uint64_t seed, float *tmp, long *len)
+{
+    ps_rng rng;
+    ps_rng_seed(&rng, seed);
+    ps_error err;
+    *len = n;
+    for (int k = 0; k < N; k++) {
+        float *row = rows + (size_t)k * (size_t)n;
+        long got = pitch_shift(row, n, exp2(octaves * (2.0 * ps_rng_uniform(&rng) - 1.0)), tmp, n, &err);
+        if (got < 1) return cli_fail(EXIT_RUNTIME, "%s", got < 0 ? err.msg : "pitch shift: no samples out");
+        memcpy(row, tmp, sizeof(float) * (size_t)got);
+        if (got < *len) *len = got;
+    }
+    for (int k = 1; k < N; k++) /* rows move towards the start: in order, none is overwritten */
+        memmove(rows + (size_t)k * (size_t)*len, rows + (size_t)k * (size_t)n, sizeof(float) * (size_t)*len);
+    return 0;
+}
+
 int cmd_data_priors(int argc, char **argv)
 {
     enum { O_PRIORS = 256, O_OUT, O_SOURCES, O_WEIGHTS, O_ITEMS, O_FIRST, O_SECONDS, O_SIGMA, O_SEED,
-           O_POOL, O_FORCE, O_QUIET, O_HELP };
+           O_POOL, O_SHIFT, O_FORCE, O_QUIET, O_HELP };
     static const struct option options[] = {
         {"priors", required_argument, 0, O_PRIORS}, {"out", required_argument, 0, O_OUT},
         {"sources", required_argument, 0, O_SOURCES}, {"weights", required_argument, 0, O_WEIGHTS},
         {"items", required_argument, 0, O_ITEMS},   {"first", required_argument, 0, O_FIRST},
         {"seconds", required_argument, 0, O_SECONDS}, {"seed", required_argument, 0, O_SEED},
         {"sigma", required_argument, 0, O_SIGMA},   {"pool", required_argument, 0, O_POOL},
+        {"shift-octaves", required_argument, 0, O_SHIFT},
         {"force", no_argument, 0, O_FORCE},         {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, O_HELP},           {0, 0, 0, 0}};
     const char *priors = NULL, *out = NULL, *weights = NULL;
     char names[PS_MAX_SOURCES][32];
     int N = 0, force = 0, quiet = 0, opt;
     long items = 400, first = 0, seed = 1, pool = 1;
-    double seconds = 1.5, sigma = 0.0;
+    double seconds = 1.5, sigma = 0.0, shift = 0.0;
     cli_parse_names("--sources", "sine,square,sawtooth,triangle", names, PS_MAX_SOURCES, &N);
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -169,6 +196,7 @@ int cmd_data_priors(int argc, char **argv)
         case O_SIGMA: if (cli_parse_double("--sigma", optarg, 0.0, 100.0, &sigma)) return EXIT_USAGE; break;
         case O_SEED: if (cli_parse_int("--seed", optarg, 0, 2147483647L, &seed)) return EXIT_USAGE; break;
         case O_POOL: if (cli_parse_int("--pool", optarg, 1, MAX_POOL, &pool)) return EXIT_USAGE; break;
+        case O_SHIFT: if (cli_parse_double("--shift-octaves", optarg, 0.0, 2.0, &shift)) return EXIT_USAGE; break;
         case O_FORCE: force = 1; break;
         case O_QUIET: quiet = 1; break;
         case O_HELP: usage(stdout); return EXIT_OK;
@@ -199,12 +227,12 @@ int cmd_data_priors(int argc, char **argv)
                       items, pool, seconds, bytes / 1073741824.0, MAX_BYTES / 1073741824.0);
     float *kept = NULL, *cand = NULL, *mix = NULL;
     double *hz = NULL;
-    long *picked = NULL;
+    long *picked = NULL, *len = NULL;
     if (!rc && (!(kept = malloc(sizeof(float) * (size_t)N * (size_t)items * (size_t)n)) ||
                 !(cand = malloc(sizeof(float) * (size_t)candidates * (size_t)n)) ||
                 !(mix = malloc(sizeof(float) * (size_t)n)) ||
                 !(hz = malloc(sizeof(double) * (size_t)candidates)) ||
-                !(picked = malloc(sizeof(long) * (size_t)items))))
+                !(picked = malloc(sizeof(long) * (size_t)items)) || !(len = malloc(sizeof(long) * (size_t)items))))
         rc = cli_fail(EXIT_RUNTIME, "out of memory");
     if (!rc && make_dirs(out, &err)) rc = cli_fail(EXIT_RUNTIME, "%s", err.msg);
     if (!rc && !force) {
@@ -249,19 +277,25 @@ int cmd_data_priors(int argc, char **argv)
                    sizeof(float) * (size_t)n);
     }
     progress_finish(&bar, (double)N * (double)candidates);
+    for (long i = 0; !rc && i < items; i++) {
+        len[i] = n;
+        if (shift > 0.0) rc = shift_item(kept + (size_t)i * (size_t)N * (size_t)n, N, n, shift,
+                                         ~(((uint64_t)seed << 32) ^ (uint64_t)(PS_MAX_SOURCES * (first + i + 1))),
+                                         cand, &len[i]);
+    }
     const char *name_ptr[PS_MAX_SOURCES];
     for (int k = 0; k < N; k++) name_ptr[k] = names[k];
     for (long i = 0; !rc && i < items; i++) {
         const float *sources = kept + (size_t)i * (size_t)N * (size_t)n;
-        for (long t = 0; t < n; t++) {
+        for (long t = 0; t < len[i]; t++) {
             float m = 0.0f;
-            for (int k = 0; k < N; k++) m += w[k] * sources[(size_t)k * n + t];
+            for (int k = 0; k < N; k++) m += w[k] * sources[(size_t)k * (size_t)len[i] + (size_t)t];
             mix[t] = m;
         }
-        if (item_write(out, first + i, rate, name_ptr, N, sources, mix, n, &err))
+        if (item_write(out, first + i, rate, name_ptr, N, sources, mix, len[i], &err))
             rc = cli_fail(EXIT_RUNTIME, "%s", err.msg);
     }
     for (int k = 0; k < N; k++) ps_wavenet_destroy(net[k]);
-    free(kept), free(cand), free(mix), free(hz), free(picked);
+    free(kept), free(cand), free(mix), free(hz), free(picked), free(len);
     return rc;
 }

@@ -323,6 +323,28 @@ START_TEST(data_priors_writes_mixed_prior_samples)
           *pb = read_audio("pooled/00002/b.wav", &ib);
     for (long t = 0; t < im.frames; t++) ck_assert_float_eq_tol(pm[t], 0.3f * pa[t] + 0.7f * pb[t], 1e-6f);
     free(pm), free(pa), free(pb);
+    /* --shift-octaves 1: every source of an item as long as the shortest, n/2 .. n */
+    ck_assert_int_eq(run("data priors --priors model --sources a,b --weights 0.3,0.7 --items 4 --seconds 0.05 "
+                         "--shift-octaves 1 --out shifted --quiet"), 0);
+    long lengths_seen = 0, last_len = -1;
+    for (int i = 0; i < 4; i++) {
+        char path[64];
+        SF_INFO si, sa, sb;
+        snprintf(path, sizeof path, "shifted/%05d/mix.wav", i);
+        float *sm = read_audio(path, &si);
+        snprintf(path, sizeof path, "shifted/%05d/a.wav", i);
+        float *sa_ = read_audio(path, &sa);
+        snprintf(path, sizeof path, "shifted/%05d/b.wav", i);
+        float *sb_ = read_audio(path, &sb);
+        ck_assert(si.frames == sa.frames && si.frames == sb.frames);
+        ck_assert_msg(si.frames >= 735 / 2 && si.frames <= 735, "item %d: %ld samples", i, (long)si.frames);
+        for (long t = 0; t < si.frames; t++) ck_assert_float_eq_tol(sm[t], 0.3f * sa_[t] + 0.7f * sb_[t], 1e-6f);
+        lengths_seen += si.frames != last_len;
+        last_len = si.frames;
+        free(sm), free(sa_), free(sb_);
+    }
+    ck_assert_msg(lengths_seen > 1, "every item as long: no shift drawn?");
+    ck_assert_int_eq(run("data priors --priors model --shift-octaves 3 --out x --quiet"), 2);
     ck_assert_int_eq(run("data priors --priors model --pool 0 --out x --quiet"), 2);
     ck_assert_int_eq(run("data priors --priors model --pool 65 --out x --quiet"), 2);
     ck_assert_int_eq(run("data priors --priors model --sources a,b --items 100000 --pool 64 --seconds 10 "

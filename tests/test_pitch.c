@@ -1,11 +1,13 @@
-/* Pitch-balanced picks for `data priors --pool`: the crossing-rate pitch of noisy toy
- * waveforms, and picks that flatten a clustered pool's pitch histogram. */
+/* The pitch tools of `data priors`: the crossing-rate pitch of noisy toy waveforms, picks
+ * that flatten a clustered pool's pitch histogram (--pool), and the pitch shift by
+ * resampling (--shift-octaves). */
 #include <check.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../cli/pitch_balance.h"
+#include "../cli/pitch_shift.h"
 #include "priorsep/rng.h"
 #include "priorsep/toy.h"
 
@@ -75,12 +77,43 @@ START_TEST(picks_flatten_a_clustered_pool)
 }
 END_TEST
 
+/* A 100 Hz sine read 2^u times as fast, u in [-1, 1]: a sine at 2^u x 100 Hz, n / 2^u
+ * samples long (n when slower: the output is cut), of the same amplitude. Tolerances:
+ * the pitch to two crossings over the span (as above); the amplitude to 1 %, away from
+ * the first and last 64 samples, where the resampling filter meets the cut. */
+START_TEST(pitch_shift_moves_a_sine)
+{
+    enum { N = 14700, RATE = 14700 };
+    float *x = malloc(sizeof(float) * N), *y = malloc(sizeof(float) * N);
+    for (long t = 0; t < N; t++) x[t] = 0.8f * (float)sin(2 * 3.141592653589793 * 100.0 * t / RATE);
+    static const double octaves[] = {-1.0, -0.3, 0.0, 0.5, 1.0};
+    for (size_t i = 0; i < sizeof octaves / sizeof octaves[0]; i++) {
+        double f = exp2(octaves[i]);
+        ps_error err;
+        long got = pitch_shift(x, N, f, y, N, &err);
+        long want = f < 1.0 ? N : lround(N / f);
+        ck_assert_msg(labs(got - want) <= 1, "factor %g: %ld samples, want %ld", f, got, want);
+        double hz = crossing_rate_hz(y + 64, got - 128, RATE);
+        ck_assert_msg(fabs(hz - 100.0 * f) <= 2.0 * RATE / (got - 128), "factor %g: %.2f Hz", f, hz);
+        float peak = 0.0f;
+        for (long t = 64; t < got - 64; t++) peak = fmaxf(peak, fabsf(y[t]));
+        ck_assert_msg(fabsf(peak - 0.8f) < 0.008f, "factor %g: peak %.4f", f, peak);
+    }
+    ps_error err;
+    ck_assert_int_eq(pitch_shift(x, N, 20.0, y, N, &err), -1);
+    ck_assert_ptr_nonnull(strstr(err.msg, "20"));
+    ck_assert_int_eq(pitch_shift(x, N, NAN, y, N, &err), -1);
+    free(x), free(y);
+}
+END_TEST
+
 Suite *suite(void)
 {
-    Suite *s = suite_create("pitch_balance");
-    TCase *tc = tcase_create("pitch_balance");
+    Suite *s = suite_create("pitch");
+    TCase *tc = tcase_create("pitch");
     tcase_add_test(tc, crossing_rate_is_the_fundamental_of_noisy_toy_waveforms);
     tcase_add_test(tc, picks_flatten_a_clustered_pool);
+    tcase_add_test(tc, pitch_shift_moves_a_sine);
     suite_add_tcase(s, tc);
     return s;
 }
