@@ -49,9 +49,9 @@ int pick_pitch_balanced(const double *hz, long n, long n_pick, int bins, long *p
     qsort(sorted, (size_t)pitched, sizeof(double), compare_double);
     long edge = pitched > 0 ? (pitched - 1) / 100 : 0;
     double lo = pitched > 0 ? sorted[edge] : 0.0, hi = pitched > 0 ? sorted[pitched - 1 - edge] : 0.0;
-    for (long i = 0; i < n; i++) {
-        int b = hi > lo ? (int)floor((logf[i] - lo) / (hi - lo) * bins) : 0;
-        bin[i] = isfinite(logf[i]) ? (b < 0 ? 0 : b >= bins ? bins - 1 : b) : 0;
+    for (long i = 0; i < n; i++) { /* no pitch (silence) joins the lowest bin */
+        double at = isfinite(logf[i]) && hi > lo ? floor((logf[i] - lo) / (hi - lo) * bins) : 0.0;
+        bin[i] = at < 0.0 ? 0 : at >= bins ? bins - 1 : (int)at;
     }
     long count = 0;
     while (count < n_pick) {
