@@ -182,6 +182,7 @@ static int prior_objective_init(prior_objective *p, const ps_wavenet *net)
     p->cond = malloc(sizeof(float) * (size_t)p->o.batch);
     if (!p->batch || !p->cond) return cli_fail(EXIT_RUNTIME, "out of memory for the batch");
     p->n_val = prior_data_val_crops(&p->data, p->o.crop + 1, VAL_CROPS, p->val);
+    prior_data_warn_no_val(&p->data, p->o.crop + 1, p->o.data);
     return 0;
 }
 

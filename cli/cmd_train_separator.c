@@ -302,11 +302,13 @@ static int sep_objective_init(sep_objective *p, const ps_wavenet *net, const lon
         if (prior_data_load(&p->unlabelled, dir, "mix", rate, o->val_fraction, &err) ||
             prior_data_check_crop(&p->unlabelled, o->crop, dir, &err))
             return cli_fail(EXIT_RUNTIME, "%s", err.msg);
+        if (o->kind == UNSUPERVISED) prior_data_warn_no_val(&p->unlabelled, o->crop, dir);
     }
     if (o->kind != UNSUPERVISED) {
         if (prior_data_load(&p->labelled, o->data, "mix", rate, o->val_fraction, &err) ||
             prior_data_check_crop(&p->labelled, o->crop, o->data, &err))
             return cli_fail(EXIT_RUNTIME, "%s", err.msg);
+        prior_data_warn_no_val(&p->labelled, o->crop, o->data);
         for (int k = 0; k < N; k++)
             if (prior_data_load(&p->source[k], o->data, o->info.sources[k], rate, o->val_fraction, &err) ||
                 prior_data_check_parallel(&p->labelled, &p->source[k], o->info.sources[k], &err))

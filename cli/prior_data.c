@@ -158,3 +158,15 @@ int prior_data_val_crops(const prior_data *d, long len, int max, const float **c
     }
     return n;
 }
+
+void prior_data_warn_no_val(const prior_data *d, long len, const char *dir)
+{
+    long longest = 0;
+    for (int i = 0; i < d->n_files; i++)
+        if (d->file[i].n - d->file[i].split > longest) longest = d->file[i].n - d->file[i].split;
+    if (longest > 0 && longest < len) /* 0: --val-fraction 0 asked for no validation */
+        fprintf(stderr, "priorsep: warning: %s: the longest held-out part (the last --val-fraction of "
+                        "a file) is %ld samples, shorter than a crop of %ld: training goes on without "
+                        "validation (nan in the log); raise --val-fraction or lower --crop\n",
+                dir, longest, len);
+}

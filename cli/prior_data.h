@@ -37,4 +37,7 @@ int prior_data_check_parallel(const prior_data *a, const prior_data *b, const ch
 /* Up to max fixed validation crops of len samples (the start of the validation part of
  * files spread evenly over the set); returns how many. */
 int prior_data_val_crops(const prior_data *d, long len, int max, const float **crops);
+/* Warns on stderr when files have a validation part but none holds len samples: the
+ * training then runs without validation (NaN in the log's validation column). */
+void prior_data_warn_no_val(const prior_data *d, long len, const char *dir);
 #endif

@@ -125,6 +125,10 @@ START_TEST(same_seed_same_model_whatever_the_threads)
     ck_assert_int_eq(run("train prior --source sine --data data --out b.safetensors --threads 1 " TINY), 0);
     ck_assert_int_eq(run("train prior --source sine --data data --out c.safetensors --seed 2 " TINY), 0);
     assert_same_model("a.safetensors", "b.safetensors");
+    ck_assert_ptr_null(strstr(last_stderr, "warning"));
+    /* the last 2 % of 2,000 samples is shorter than a crop of 65: no validation, said so */
+    ck_assert_int_eq(run("train prior --source sine --data data --out d.safetensors --val-fraction 0.02 " TINY), 0);
+    ck_assert_ptr_nonnull(strstr(last_stderr, "without validation"));
     size_t n;
     float *a = params_of("a.safetensors", &n), *c = params_of("c.safetensors", &n);
     ck_assert(memcmp(a, c, sizeof(float) * n) != 0);

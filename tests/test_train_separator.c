@@ -103,6 +103,23 @@ START_TEST(validation_skips_silent_sources)
 }
 END_TEST
 
+/* Held-out parts shorter than a crop leave nothing to validate on: said on stderr, for
+ * the supervised (sources) and the unsupervised (mixtures) loader; not said otherwise. */
+START_TEST(held_out_parts_shorter_than_a_crop_are_reported)
+{
+    /* items of 48,000 samples: their last 1 % is 480 samples, a crop 600 */
+    ck_assert_int_eq(run("train separator --data items --out v.safetensors --log v.csv "
+                         "--val-fraction 0.01 " TINY), 0);
+    ck_assert_ptr_nonnull(strstr(last_stderr, "without validation"));
+    ck_assert_int_eq(shell("awk -F, 'NR > 1 && $5 != \"\" {print $5}' v.csv | grep -qi nan"), 0);
+    ck_assert_int_eq(run("train separator --objective unsupervised --priors priors --data mixes "
+                         "--out u.safetensors --val-fraction 0.01 " TINY), 0);
+    ck_assert_ptr_nonnull(strstr(last_stderr, "mixes: the longest held-out part"));
+    ck_assert_int_eq(run("train separator --data items --out w.safetensors " TINY), 0);
+    ck_assert_ptr_null(strstr(last_stderr, "warning"));
+}
+END_TEST
+
 START_TEST(supervised_needs_sources_unsupervised_needs_priors)
 {
     ck_assert_int_eq(run("train separator --data mixes --out s.safetensors " TINY), 1);
@@ -130,6 +147,7 @@ Suite *suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, each_objective_trains_a_usable_separator);
     tcase_add_test(tc, validation_skips_silent_sources);
+    tcase_add_test(tc, held_out_parts_shorter_than_a_crop_are_reported);
     tcase_add_test(tc, supervised_needs_sources_unsupervised_needs_priors);
     suite_add_tcase(s, tc);
     return s;
