@@ -73,17 +73,29 @@ if [ "$what" = separators ] || [ "$what" = all ]; then
         "$work/sep-train 8000 7e-4 100" "$work/sep-train 8000 5e-4 100" \
         "$work/sep-train 24000 7e-4 100" "$work/sep-train 10000 4e-4 100"
     # unsupervised, no true source anywhere: items sampled from the priors (at noise
-    # level 0.1), mixed, and the separator trained on them with beta-NLL. Three runs:
+    # level 0.1), mixed, and the separator trained on them with beta-NLL. Seven runs:
     # 4,000 steps at lr 2e-3 and 6,000 at 1e-3 on items from the priors' first runs
-    # (the set shipped before the priors' second runs), then 6,000 at 1e-3 on items
-    # from the shipped priors
+    # (the set shipped before the priors' second runs); 6,000 at 1e-3 on items from the
+    # shipped priors, pitch-balanced (--pool 4: a prior's samples cluster around a few
+    # pitches, and the separator fails on the pitches it rarely saw); then 6,000 at
+    # 5e-4 and 6,000 at 3e-4 on those and as many again with their pitch moved by up
+    # to an octave (--shift-octaves 1: pitches the priors hardly draw); then 6,000 at
+    # 3e-4 twice, each time with 400 more shifted items (seeds 2 and 3)
     $priorsep data priors --priors "$work/priors-1" --out "$work/prior-items-1" --items 400 \
         --seconds 1.5 --sigma 0.1 --seed 1 --force --quiet
-    $priorsep data priors --priors $toy --out "$work/prior-items" --items 400 --seconds 1.5 \
-        --sigma 0.1 --seed 1 --force --quiet
+    # nested so that each run's folder holds the last run's items and one set more
+    # (items are read in sorted order): 1/1/1 balanced; 1/1/2, 1/2, 2 also shifted
+    items=$work/prior-items
+    $priorsep data priors --priors $toy --out "$items/1/1/1" --items 400 --seconds 1.5 \
+        --sigma 0.1 --seed 1 --pool 4 --force --quiet
+    for set in 1/1/2:1 1/2:2 2:3; do
+        $priorsep data priors --priors $toy --out "$items/${set%:*}" --items 400 --seconds 1.5 \
+            --sigma 0.1 --seed "${set#*:}" --pool 4 --shift-octaves 1 --force --quiet
+    done
     separator_runs uns 4 4096 $toy/separator-unsupervised.safetensors \
         "$work/prior-items-1 4000 2e-3 200" "$work/prior-items-1 6000 1e-3 100" \
-        "$work/prior-items 6000 1e-3 100"
+        "$items/1/1/1 6000 1e-3 100" "$items/1/1 6000 5e-4 100" "$items/1/1 6000 3e-4 100" \
+        "$items/1 6000 3e-4 100" "$items 6000 3e-4 100"
     for model in separator separator-unsupervised; do
         # the headline: K = 0 on the first 200 test items; refinement (slower) on 50
         $priorsep eval separation --model $toy/$model.safetensors --data "$work/test" \
