@@ -119,26 +119,13 @@ static int draw_source(drawing *job)
     return 0;
 }
 
-static int compare_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
 /* "sine: pitch 10/50/90 % of 1600 candidates 61 / 95 / 402 Hz, of the 400 kept 45 / 190 / 690 Hz" */
 static void report_spread(const char *name, const double *hz, long n, const long *picked, long kept)
 {
-    double *all = malloc(sizeof(double) * (size_t)n), *some = malloc(sizeof(double) * (size_t)kept);
-    if (all && some) {
-        for (long i = 0; i < n; i++) all[i] = hz[i];
-        for (long i = 0; i < kept; i++) some[i] = hz[picked[i]];
-        qsort(all, (size_t)n, sizeof(double), compare_double);
-        qsort(some, (size_t)kept, sizeof(double), compare_double);
-        fprintf(stderr, "%s: pitch 10/50/90 %% of %ld candidates %.0f / %.0f / %.0f Hz, of the %ld kept "
-                        "%.0f / %.0f / %.0f Hz\n", name, n, all[n / 10], all[n / 2], all[n - 1 - n / 10], kept,
-                some[kept / 10], some[kept / 2], some[kept - 1 - kept / 10]);
-    }
-    free(all), free(some);
+    double all[3], some[3];
+    if (pitch_deciles(hz, NULL, n, all) || pitch_deciles(hz, picked, kept, some)) return;
+    fprintf(stderr, "%s: pitch 10/50/90 %% of %ld candidates %.0f / %.0f / %.0f Hz, of the %ld kept "
+                    "%.0f / %.0f / %.0f Hz\n", name, n, all[0], all[1], all[2], kept, some[0], some[1], some[2]);
 }
 
 /* Shifts the pitch of each of an item's N rows (n samples each) by u octaves, u uniform in

@@ -70,3 +70,14 @@ done:
     free(logf), free(sorted), free(bin), free(next), free(taken);
     return rc;
 }
+
+int pitch_deciles(const double *hz, const long *at, long n, double q[3])
+{
+    double *v = malloc(sizeof(double) * (size_t)n);
+    if (!v) return -1;
+    for (long i = 0; i < n; i++) v[i] = hz[at ? at[i] : i];
+    qsort(v, (size_t)n, sizeof(double), compare_double);
+    q[0] = v[n / 10], q[1] = v[n / 2], q[2] = v[n - 1 - n / 10];
+    free(v);
+    return 0;
+}

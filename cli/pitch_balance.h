@@ -21,4 +21,8 @@ double crossing_rate_hz(const float *x, long n, double rate);
  * of memory. */
 int pick_pitch_balanced(const double *hz, long n, long n_pick, int bins, long *picked);
 
+/* The 10th, 50th and 90th percentiles (nearest rank) of hz[at[0..n-1]], or of hz[0..n-1]
+ * when at is NULL, into q[3]. Returns 0, -1 if out of memory (n >= 1). */
+int pitch_deciles(const double *hz, const long *at, long n, double q[3]);
+
 #endif

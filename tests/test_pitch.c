@@ -77,6 +77,22 @@ START_TEST(picks_flatten_a_clustered_pool)
 }
 END_TEST
 
+/* Nearest-rank deciles of all values, and of those an index list names (in any order). */
+START_TEST(deciles_of_all_and_of_a_subset)
+{
+    double hz[100], q[3];
+    for (int i = 0; i < 100; i++) hz[i] = (double)((i * 37) % 100 + 1); /* 1..100, shuffled */
+    ck_assert_int_eq(pitch_deciles(hz, NULL, 100, q), 0);
+    ck_assert(q[0] == 11.0 && q[1] == 51.0 && q[2] == 90.0);
+    long even[50], m = 0; /* the indices of the even values 2..100, last index first */
+    for (long i = 99; i >= 0; i--)
+        if ((long)hz[i] % 2 == 0) even[m++] = i;
+    ck_assert_int_eq(m, 50);
+    ck_assert_int_eq(pitch_deciles(hz, even, m, q), 0);
+    ck_assert(q[0] == 12.0 && q[1] == 52.0 && q[2] == 90.0);
+}
+END_TEST
+
 /* A 100 Hz sine read 2^u times as fast, u in [-1, 1]: a sine at 2^u x 100 Hz, n / 2^u
  * samples long (n when slower: the output is cut), of the same amplitude. Tolerances:
  * the pitch to two crossings over the span (as above); the amplitude to 1 %, away from
@@ -114,6 +130,7 @@ Suite *suite(void)
     tcase_add_test(tc, crossing_rate_is_the_fundamental_of_noisy_toy_waveforms);
     tcase_add_test(tc, picks_flatten_a_clustered_pool);
     tcase_add_test(tc, pitch_shift_moves_a_sine);
+    tcase_add_test(tc, deciles_of_all_and_of_a_subset);
     suite_add_tcase(s, tc);
     return s;
 }
