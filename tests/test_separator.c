@@ -708,6 +708,65 @@ START_TEST(refinement_is_deterministic_and_consistent)
 }
 END_TEST
 
+/* The K steps together move a sample by at most half a posterior deviation (the trust
+ * region in separator_stream.c): before the projection |s_k - mu_k| <= sd_k / 2, and the
+ * projection (linear in the estimates) adds w_k var_k sum_j w_j d_j / sum_j w_j^2 var_j
+ * to a move d, so the result stays within
+ *   sd_k / 2 + w_k var_k (sum_j w_j sd_j / 2) / sum_j w_j^2 var_j
+ * of K = 0's. The slack covers float rounding of estimates of order 1 (1e-5, as for
+ * SEPARATE_TOL); with three deviations per step, as before, the bound is broken. */
+START_TEST(refinement_stays_within_its_trust_region)
+{
+    sep_fixture f;
+    sep_fixture_init(&f);
+    const float *w = f.set.info.weights;
+    const int total = SEP_T + SEP_L;
+    /* sharp priors (MoL log-scales 4 lower): their pull then exceeds the region, as a
+     * trained prior's does at an edge, and the bound must hold it */
+    for (int k = 0; k < SEP_N; k++) {
+        int mixtures = ps_wavenet_config_of(f.set.prior[k])->mixtures;
+        for (int i = 0; i < ps_wavenet_num_tensors(f.set.prior[k]); i++) {
+            ps_tensor_view v;
+            ps_wavenet_tensor(f.set.prior[k], i, &v);
+            if (strcmp(v.name, "head.b2") == 0)
+                for (int c = 0; c < mixtures; c++) v.data[2 * mixtures + c] -= 4.0f;
+        }
+    }
+    for (int K = 1; K <= 4; K *= 4) {
+        run_stream(&f.set, 64, 64, 0, f.xin, total, f.y);
+        run_stream(&f.set, 64, 64, K, f.xin, total, f.y2);
+        float *rows = malloc(sizeof(float) * (size_t)total * 2 * SEP_N);
+        float *var[SEP_N];
+        ps_error err;
+        ck_assert_msg(ps_wavenet_forward(f.set.separator, f.xin, 1, total, NULL, rows, &err) == 0,
+                      "%s", err.msg);
+        for (int k = 0; k < SEP_N; k++) var[k] = malloc(sizeof(float) * SEP_T);
+        ps_separator_split_rows(SEP_N, rows + (size_t)SEP_L * 2 * SEP_N, SEP_T, NULL, var);
+        double worst = 0.0, moved = 0.0;
+        for (int t = 0; t < SEP_T; t++) {
+            double spread = 0.0, gain = 0.0;
+            for (int j = 0; j < SEP_N; j++) {
+                spread += w[j] * sqrt(var[j][t]) / 2;
+                gain += (double)w[j] * w[j] * var[j][t];
+            }
+            for (int k = 0; k < SEP_N; k++) {
+                double bound = sqrt(var[k][t]) / 2 + w[k] * var[k][t] * spread / gain;
+                double d = fabs((double)f.y2[k][t + SEP_L] - f.y[k][t + SEP_L]);
+                worst = fmax(worst, d - bound);
+                moved = fmax(moved, d / bound);
+            }
+        }
+        ck_assert_msg(worst < 1e-5, "K = %d: a sample moved %g past its bound", K, worst);
+        /* and the moves come near the bound: the region is what holds them (the K = 4
+         * steps do not all push one way, 0.47 of the bound is the largest seen) */
+        ck_assert_msg(moved > 0.25, "K = %d: largest move %g of its bound", K, moved);
+        free(rows);
+        for (int k = 0; k < SEP_N; k++) free(var[k]);
+    }
+    sep_fixture_free(&f);
+}
+END_TEST
+
 /* ---- 7. the training losses --------------------------------------------------------------- */
 
 enum { LT = 40, LN = 2, LL = 3 };
@@ -1077,6 +1136,7 @@ Suite *suite(void)
     tcase_add_test(tc, mixture_projection);
     tcase_add_test(tc, streaming_matches_offline);
     tcase_add_test(tc, refinement_is_deterministic_and_consistent);
+    tcase_add_test(tc, refinement_stays_within_its_trust_region);
     tcase_add_test(tc, supervised_loss_gradient);
     tcase_add_test(tc, supervised_loss_beta_nll);
     tcase_add_test(tc, elbo_loss_gradient);
