@@ -1,11 +1,15 @@
 /* priorsep eval separation: scores a separator (a model set) on toy items (design
  * section 6): per item and source SI-SDR, SI-SDRi and BSS Eval v4 SDR / SIR / SAR, then
- * per source the median over items; and the mixture consistency of the estimates. */
+ * per source the median over items; and the mixture consistency of the estimates.
+ * Items are independent: --threads workers, each with its own separator, take the next
+ * item in turn and write its own row, so the tables do not depend on the thread count. */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +26,7 @@ enum { SI_SDR, SI_SDRI, SDR, SIR, SAR, METRICS };
 static const char *const metric_title[METRICS] = {"SI-SDR", "SI-SDRi", "SDR", "SIR", "SAR"};
 static const char *const metric_key[METRICS] = {"si_sdr", "si_sdri", "sdr", "sir", "sar"};
 
-enum { CHUNK = 8192 /* samples between progress updates, about */ };
+enum { CHUNK = 8192 /* samples between progress updates, about */, MAX_THREADS = 16 };
 
 static void usage(FILE *f)
 {
@@ -46,6 +50,7 @@ static void usage(FILE *f)
           "  --refine K     prior-refinement steps per frame, 0..8 (default 0)\n"
           "  --frame F      samples per frame, 1..65536 (default 256)\n"
           "  --offline      separate each item at once (ps_separate_offline; K = 0 only)\n"
+          "  --threads N    items separated at once, 1..16 (default 2); the scores are the same\n"
           "  --csv FILE     also write the table as CSV\n"
           "  --json FILE    also write the table, and every item's scores, as JSON\n"
           "  --quiet        no progress bar\n"
@@ -58,13 +63,16 @@ static void usage(FILE *f)
 typedef struct evaluation {
     const char *model;
     const ps_model_info *info; /* the separator's: sources and weights */
-    int n_items, refine, frame, offline;
+    int n_items, refine, frame, offline, threads;
     char **item;               /* item folder names */
     double *score;             /* [item][source][metric] */
     double *consistency;       /* [item]: max |sum_k w_k s_k - m| */
+    unsigned char *bss_flag;   /* [item]: a source's SDR tops its SIR or SAR (below) */
     double median[PS_MAX_SOURCES][METRICS];
     double max_consistency;
-    int n_bss_inconsistent; /* items on which a source's SDR tops its SIR or SAR (below) */
+    int n_bss_inconsistent;    /* items flagged */
+    atomic_int next, done;     /* the next item to take; items scored */
+    atomic_int failed;         /* a worker failed: the others take no more items */
 } evaluation;
 
 /* In a consistent BSS Eval decomposition the distortion splits into interference and
@@ -155,9 +163,10 @@ static int read_wav(const char *dir, const char *item, const char *name, int rat
 }
 
 /* Streams m (T samples) and then L zeros through sp in frames of `frame`, into out[k]
- * (T + L samples each): out[k] + L is the time-aligned estimate. */
+ * (T + L samples each): out[k] + L is the time-aligned estimate. The bar (NULL: another
+ * worker draws it) shows the items done and this one's share. */
 static void stream(ps_separator *sp, int frame, const float *m, long T, float *const *out, int n_sources,
-                   float *input, progress *bar, int item)
+                   float *input, progress *bar, const atomic_int *done_items)
 {
     int L = ps_separator_latency(sp);
     long total = T + L, chunk = (long)frame * (CHUNK / frame > 0 ? CHUNK / frame : 1); /* whole frames */
@@ -168,7 +177,7 @@ static void stream(ps_separator *sp, int frame, const float *m, long T, float *c
         float *part[PS_MAX_SOURCES];
         for (int k = 0; k < n_sources; k++) part[k] = out[k] + done;
         ps_separator_process(sp, input + done, (int)(total - done < chunk ? total - done : chunk), part);
-        progress_update(bar, item + fmin(1.0, (double)(done + chunk) / (double)total));
+        if (bar) progress_update(bar, atomic_load(done_items) + fmin(1.0, (double)(done + chunk) / (double)total));
     }
 }
 
@@ -184,7 +193,6 @@ static int score_item(evaluation *e, int item, const float *m, const float *cons
         worst = fmax(worst, fabs(sum - m[t]));
     }
     e->consistency[item] = worst;
-    e->max_consistency = fmax(e->max_consistency, worst);
     ps_bss_result bss[PS_MAX_SOURCES];
     ps_error err;
     if (ps_bss_eval_v4(ref, est, N, T, e->info->sample_rate, bss, &err))
@@ -197,48 +205,97 @@ static int score_item(evaluation *e, int item, const float *m, const float *cons
         s[SI_SDRI] = ps_si_sdri(est[k], m, ref[k], T);
         s[SDR] = bss[k].sdr, s[SIR] = bss[k].sir, s[SAR] = bss[k].sar;
     }
-    e->n_bss_inconsistent += inconsistent;
+    e->bss_flag[item] = (unsigned char)inconsistent;
     ps_bss_result_free(bss, N);
     return 0;
 }
 
-/* Separates and scores every item. */
+/* Reads, separates (with sp, or offline when NULL) and scores item i. */
+static int separate_item(evaluation *e, const ps_model_set *set, ps_separator *sp, int i, const char *dir,
+                         progress *bar)
+{
+    int N = set->info.n_sources, L = set->info.lookahead, rate = set->info.sample_rate;
+    float *m = NULL, *ref[PS_MAX_SOURCES] = {0}, *input = NULL, *block = NULL;
+    long T = 0, n;
+    ps_error err;
+    int rc = read_wav(dir, e->item[i], "mix", rate, 0, &m, &T);
+    for (int k = 0; k < N && !rc; k++) rc = read_wav(dir, e->item[i], set->info.sources[k], rate, T, &ref[k], &n);
+    if (!rc && (!(block = malloc(sizeof(float) * (size_t)N * (size_t)(T + L))) ||
+                (sp && !(input = malloc(sizeof(float) * (size_t)(T + L))))))
+        rc = cli_fail(EXIT_RUNTIME, "%s/%s: out of memory", dir, e->item[i]);
+    if (!rc) {
+        float *out[PS_MAX_SOURCES], *est[PS_MAX_SOURCES];
+        for (int k = 0; k < N; k++) out[k] = block + (size_t)k * (size_t)(T + L), est[k] = out[k] + L;
+        if (!sp) {
+            if (ps_separate_offline(set, m, T, est, &err)) rc = cli_fail(EXIT_RUNTIME, "%s/%s: %s", dir, e->item[i], err.msg);
+        } else {
+            stream(sp, e->frame, m, T, out, N, input, bar, &e->done);
+        }
+        if (!rc) rc = score_item(e, i, m, (const float *const *)ref, (const float *const *)est, T, dir);
+    }
+    free(m), free(input), free(block);
+    for (int k = 0; k < N; k++) free(ref[k]);
+    return rc;
+}
+
+typedef struct worker {
+    evaluation *e;
+    const ps_model_set *set;
+    ps_separator *sp; /* NULL: offline */
+    const char *dir;
+    progress *bar;    /* the first worker's; NULL for the others */
+    int rc;
+} worker;
+
+static void *work(void *arg)
+{
+    worker *w = arg;
+    evaluation *e = w->e;
+    for (int i; !w->rc && !atomic_load(&e->failed) && (i = atomic_fetch_add(&e->next, 1)) < e->n_items;) {
+        w->rc = separate_item(e, w->set, w->sp, i, w->dir, w->bar);
+        int done = atomic_fetch_add(&e->done, 1) + 1;
+        if (w->bar) progress_update(w->bar, done);
+    }
+    if (w->rc) atomic_store(&e->failed, 1);
+    return NULL;
+}
+
+/* Separates and scores every item, in e->threads workers (the calling thread is the
+ * first, and draws the bar). */
 static int evaluate(evaluation *e, const ps_model_set *set, const char *dir, int quiet)
 {
-    int N = set->info.n_sources, L = set->info.lookahead, rate = set->info.sample_rate, rc = 0;
-    ps_error err;
-    ps_separator *sp = NULL;
-    if (!e->offline) {
-        if (!(sp = ps_separator_create(set, e->frame, &err))) return cli_fail(EXIT_RUNTIME, "%s: %s", e->model, err.msg);
-        ps_separator_set_refine(sp, e->refine);
-    }
+    int N = set->info.n_sources, threads = e->threads < e->n_items ? e->threads : e->n_items;
+    worker w[MAX_THREADS] = {0};
+    pthread_t thread[MAX_THREADS];
+    int started[MAX_THREADS] = {0}, rc = 0;
     progress bar;
-    progress_start(&bar, "separating", "items", e->n_items, quiet);
-    for (int i = 0; i < e->n_items && !rc; i++) {
-        float *m = NULL, *ref[PS_MAX_SOURCES] = {0}, *input = NULL, *block = NULL;
-        long T = 0, n;
-        rc = read_wav(dir, e->item[i], "mix", rate, 0, &m, &T);
-        for (int k = 0; k < N && !rc; k++) rc = read_wav(dir, e->item[i], set->info.sources[k], rate, T, &ref[k], &n);
-        if (!rc && (!(block = malloc(sizeof(float) * (size_t)N * (size_t)(T + L))) ||
-                    (!e->offline && !(input = malloc(sizeof(float) * (size_t)(T + L))))))
-            rc = cli_fail(EXIT_RUNTIME, "%s/%s: out of memory", dir, e->item[i]);
-        if (!rc) {
-            float *out[PS_MAX_SOURCES], *est[PS_MAX_SOURCES];
-            for (int k = 0; k < N; k++) out[k] = block + (size_t)k * (size_t)(T + L), est[k] = out[k] + L;
-            if (e->offline) {
-                if (ps_separate_offline(set, m, T, est, &err)) rc = cli_fail(EXIT_RUNTIME, "%s/%s: %s", dir, e->item[i], err.msg);
-            } else {
-                stream(sp, e->frame, m, T, out, N, input, &bar, i);
-            }
-            if (!rc) rc = score_item(e, i, m, (const float *const *)ref, (const float *const *)est, T, dir);
-        }
-        free(m), free(input), free(block);
-        for (int k = 0; k < N; k++) free(ref[k]);
-        progress_update(&bar, i + 1);
+    atomic_init(&e->next, 0), atomic_init(&e->done, 0), atomic_init(&e->failed, 0);
+    for (int t = 0; t < threads && !rc; t++) {
+        ps_error err;
+        w[t] = (worker){e, set, NULL, dir, t ? NULL : &bar, 0};
+        if (!e->offline && !(w[t].sp = ps_separator_create(set, e->frame, &err)))
+            rc = cli_fail(EXIT_RUNTIME, "%s: %s", e->model, err.msg);
+        if (w[t].sp) ps_separator_set_refine(w[t].sp, e->refine);
     }
-    progress_finish(&bar, e->n_items);
-    ps_separator_destroy(sp);
+    for (int t = 0; rc && t < threads; t++) ps_separator_destroy(w[t].sp);
     if (rc) return rc;
+    progress_start(&bar, "separating", "items", e->n_items, quiet);
+    /* a worker that cannot start leaves its share to the others */
+    for (int t = 1; t < threads; t++) started[t] = pthread_create(&thread[t], NULL, work, &w[t]) == 0;
+    work(&w[0]);
+    rc = w[0].rc;
+    for (int t = 1; t < threads; t++)
+        if (started[t]) {
+            pthread_join(thread[t], NULL);
+            if (!rc) rc = w[t].rc;
+        }
+    for (int t = 0; t < threads; t++) ps_separator_destroy(w[t].sp);
+    progress_finish(&bar, atomic_load(&e->done));
+    if (rc) return rc;
+    for (int i = 0; i < e->n_items; i++) {
+        e->max_consistency = fmax(e->max_consistency, e->consistency[i]);
+        e->n_bss_inconsistent += e->bss_flag[i];
+    }
     double *column = malloc(sizeof(double) * 2 * (size_t)e->n_items);
     if (!column) return cli_fail(EXIT_RUNTIME, "out of memory");
     for (int k = 0; k < N; k++)
@@ -330,16 +387,17 @@ static void json_table(FILE *f, const void *tables)
 
 int cmd_eval_separation(int argc, char **argv)
 {
-    enum { O_MODEL = 256, O_DATA, O_ITEMS, O_REFINE, O_FRAME, O_OFFLINE, O_CSV, O_JSON, O_QUIET, O_HELP };
+    enum { O_MODEL = 256, O_DATA, O_ITEMS, O_REFINE, O_FRAME, O_OFFLINE, O_THREADS, O_CSV, O_JSON, O_QUIET, O_HELP };
     static const struct option options[] = {
         {"model", required_argument, 0, O_MODEL},   {"data", required_argument, 0, O_DATA},
         {"items", required_argument, 0, O_ITEMS},   {"refine", required_argument, 0, O_REFINE},
         {"frame", required_argument, 0, O_FRAME},   {"offline", no_argument, 0, O_OFFLINE},
+        {"threads", required_argument, 0, O_THREADS},
         {"csv", required_argument, 0, O_CSV},       {"json", required_argument, 0, O_JSON},
         {"quiet", no_argument, 0, O_QUIET},         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     const char *model = NULL, *data = NULL, *csv = NULL, *json = NULL;
-    long items = 0 /* all */, refine = 0, frame = 256;
+    long items = 0 /* all */, refine = 0, frame = 256, threads = 2;
     int offline = 0, quiet = 0, opt;
     optind = 1;
     while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
@@ -350,6 +408,7 @@ int cmd_eval_separation(int argc, char **argv)
         case O_REFINE: if (cli_parse_int("--refine", optarg, 0, PS_MAX_REFINE, &refine)) return EXIT_USAGE; break;
         case O_FRAME: if (cli_parse_int("--frame", optarg, 1, 65536, &frame)) return EXIT_USAGE; break;
         case O_OFFLINE: offline = 1; break;
+        case O_THREADS: if (cli_parse_int("--threads", optarg, 1, MAX_THREADS, &threads)) return EXIT_USAGE; break;
         case O_CSV: csv = optarg; break;
         case O_JSON: json = optarg; break;
         case O_QUIET: quiet = 1; break;
@@ -366,16 +425,18 @@ int cmd_eval_separation(int argc, char **argv)
     ps_model_set set;
     ps_error err;
     if (ps_model_set_load(model, &set, &err)) return cli_fail(EXIT_RUNTIME, "%s", err.msg);
-    evaluation e = {.model = model, .info = &set.info, .refine = (int)refine, .frame = (int)frame, .offline = offline};
+    evaluation e = {.model = model, .info = &set.info, .refine = (int)refine, .frame = (int)frame, .offline = offline,
+                    .threads = (int)threads};
     int rc = EXIT_OK;
     if ((e.n_items = list_items(data, items, &e.item)) < 0) rc = EXIT_RUNTIME;
     if (!rc && (!(e.score = malloc(sizeof(double) * METRICS * (size_t)set.info.n_sources * (size_t)e.n_items)) ||
-                !(e.consistency = malloc(sizeof(double) * (size_t)e.n_items))))
+                !(e.consistency = malloc(sizeof(double) * (size_t)e.n_items)) ||
+                !(e.bss_flag = malloc((size_t)e.n_items))))
         rc = cli_fail(EXIT_RUNTIME, "out of memory");
     if (!rc) rc = check_files(&e, data);
     if (!rc) rc = evaluate(&e, &set, data, quiet);
     if (!rc) rc = report_emit(&(report_formats){print_table, csv_table, json_table}, &e, csv, json);
-    free_items(e.item), free(e.score), free(e.consistency);
+    free_items(e.item), free(e.score), free(e.consistency), free(e.bss_flag);
     ps_model_set_free(&set);
     return rc;
 }

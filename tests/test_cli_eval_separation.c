@@ -177,6 +177,12 @@ START_TEST(tables_agree_and_offline_equals_streaming)
                            "d = json.load(open(\"s.json\")); assert len(d[\"per_item\"]) == 3; "
                            "assert [len(i[\"sources\"]) for i in d[\"per_item\"]] == [4, 4, 4]'"), 0);
 
+    /* items are scored in --threads workers (default 2), each item into its own row: the
+     * same tables, per item, byte for byte, with one worker or one per item */
+    ck_assert_int_eq(eval_to("t1.md", "--model m --data test --json t1.json --threads 1 --quiet"), 0);
+    ck_assert_int_eq(eval_to("t3.md", "--model m --data test --json t3.json --threads 3 --quiet"), 0);
+    ck_assert_int_eq(shell("cmp s.json t1.json && cmp s.json t3.json && cmp s.md t1.md"), 0);
+
     /* offline, and streaming in frames that do not divide the item: the same medians */
     ck_assert_int_eq(eval_to("o.md", "--model m --data test --offline --csv o.csv"), 0);
     ck_assert_ptr_nonnull(strstr(slurp("o.md"), "offline"));
@@ -228,6 +234,7 @@ START_TEST(refusals)
     ck_assert_int_eq(shell("cp -r test short && mkdir empty"), 0);
     write_wav("short/00000/sawtooth.wav", 1000);
     ck_assert_int_eq(shell("cp -r test junk && echo junk > junk/00000/mix.wav"), 0);
+    ck_assert_int_eq(shell("cp -r test junk2 && echo junk > junk2/00002/mix.wav"), 0);
     ck_assert_int_eq(shell("mkdir nomodel"), 0);
     const cli_case cases[] = {
         {"eval separation --data test", 2, "priorsep: --model: missing", NULL},
@@ -247,10 +254,15 @@ START_TEST(refusals)
         {"eval separation --model m --data nosrc", 1, "priorsep: nosrc/00001/square.wav: missing", NULL},
         {"eval separation --model m --data short", 1, "priorsep: short/00000/sawtooth.wav: 1000 samples", "48000"},
         {"eval separation --model m --data junk", 1, "priorsep: junk/00000/mix.wav: not a readable audio file", NULL},
+        {"eval separation --model m --data junk2 --threads 3 --csv j.csv", 1,
+         "priorsep: junk2/00002/mix.wav: not a readable audio file", NULL},
+        {"eval separation --model m --data test --threads 0", 2, "--threads", NULL},
+        {"eval separation --model m --data test --threads 17", 2, "--threads", NULL},
         {"eval separation --model m --data test --items 1 --csv nodir/s.csv", 1, "priorsep: nodir/s.csv: cannot write", NULL},
         {"eval separation --help", 0, NULL, NULL},
     };
     expect_cases(cases, sizeof cases / sizeof cases[0]);
+    ck_assert_int_ne(shell("test -e j.csv"), 0); /* a failed item: no table */
     ck_assert_int_eq(shell("%s eval separation --help | grep -q '^example: priorsep eval separation'",
                            getenv("PRIORSEP")), 0);
 }
