@@ -74,29 +74,37 @@ if [ "$what" = separators ] || [ "$what" = all ]; then
         "$work/sep-train 24000 7e-4 100" "$work/sep-train 10000 4e-4 100" \
         "$work/sep-train 30000 3e-4 100"
     # unsupervised, no true source anywhere: items sampled from the priors (at noise
-    # level 0.1), mixed, and the separator trained on them with beta-NLL. Seven runs:
+    # level 0.1), mixed, and the separator trained on them with beta-NLL. Nine runs:
     # 4,000 steps at lr 2e-3 and 6,000 at 1e-3 on items from the priors' first runs
     # (the set shipped before the priors' second runs); 6,000 at 1e-3 on items from the
     # shipped priors, pitch-balanced (--pool 4: a prior's samples cluster around a few
     # pitches, and the separator fails on the pitches it rarely saw); then 6,000 at
     # 5e-4 and 6,000 at 3e-4 on those and as many again with their pitch moved by up
     # to an octave (--shift-octaves 1: pitches the priors hardly draw); then 6,000 at
-    # 3e-4 twice, each time with 400 more shifted items (seeds 2 and 3)
+    # 3e-4 four times, each time with 400 more shifted items (seeds 2 to 5)
     $priorsep data priors --priors "$work/priors-1" --out "$work/prior-items-1" --items 400 \
         --seconds 1.5 --sigma 0.1 --seed 1 --force --quiet
-    # nested so that each run's folder holds the last run's items and one set more
-    # (items are read in sorted order): 1/1/1 balanced; 1/1/2, 1/2, 2 also shifted
     items=$work/prior-items
-    $priorsep data priors --priors $toy --out "$items/1/1/1" --items 400 --seconds 1.5 \
+    $priorsep data priors --priors $toy --out "$items/balanced" --items 400 --seconds 1.5 \
         --sigma 0.1 --seed 1 --pool 4 --force --quiet
-    for set in 1/1/2:1 1/2:2 2:3; do
-        $priorsep data priors --priors $toy --out "$items/${set%:*}" --items 400 --seconds 1.5 \
-            --sigma 0.1 --seed "${set#*:}" --pool 4 --shift-octaves 1 --force --quiet
+    for seed in 1 2 3 4 5; do
+        $priorsep data priors --priors $toy --out "$items/shifted-$seed" --items 400 --seconds 1.5 \
+            --sigma 0.1 --seed $seed --pool 4 --shift-octaves 1 --force --quiet
+    done
+    # a run reads a folder of links to its sets, named 0, 1, ... so that items come in
+    # the order the model was trained on (sorted paths)
+    for n in 1 2 3 4 5 6; do
+        rm -rf "$work/uns-sets-$n" && mkdir -p "$work/uns-sets-$n"
+        ln -s "$items/balanced" "$work/uns-sets-$n/0"
+        i=1
+        while [ "$i" -lt "$n" ]; do ln -s "$items/shifted-$i" "$work/uns-sets-$n/$i"; i=$((i + 1)); done
     done
     separator_runs uns 4 4096 $toy/separator-unsupervised.safetensors \
         "$work/prior-items-1 4000 2e-3 200" "$work/prior-items-1 6000 1e-3 100" \
-        "$items/1/1/1 6000 1e-3 100" "$items/1/1 6000 5e-4 100" "$items/1/1 6000 3e-4 100" \
-        "$items/1 6000 3e-4 100" "$items 6000 3e-4 100"
+        "$work/uns-sets-1 6000 1e-3 100" "$work/uns-sets-2 6000 5e-4 100" \
+        "$work/uns-sets-2 6000 3e-4 100" "$work/uns-sets-3 6000 3e-4 100" \
+        "$work/uns-sets-4 6000 3e-4 100" "$work/uns-sets-5 6000 3e-4 100" \
+        "$work/uns-sets-6 6000 3e-4 100"
     for model in separator separator-unsupervised; do
         # the headline: K = 0 on the first 200 test items; refinement (slower) on 50
         $priorsep eval separation --model $toy/$model.safetensors --data "$work/test" \
