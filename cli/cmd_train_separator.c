@@ -29,7 +29,7 @@ typedef struct sep_options {
     trainer_options t;
     objective_kind kind;
     const char *data, *mixtures, *priors;
-    long batch, crop, lookahead, burn_in, rate;
+    long batch, crop, lookahead, rate;
     double val_fraction, nll_beta, si_weight, gamma, beta, sigma_start, sigma_end, sup_weight, unsup_weight;
     ps_model_info info; /* sources and weights */
     ps_wavenet_config cfg;
@@ -60,10 +60,6 @@ static void usage(FILE *f)
           "  --batch N            crops per step (default 4)\n"
           "  --crop N             mixture samples per crop, lookahead included (default 4096;\n"
           "                       longer than the receptive field, so most rows see a full past)\n"
-          "  --burn-in N          the first N rows of each crop are context only, not scored\n"
-          "                       (default 0; the receptive field less 1, 2047 for the default\n"
-          "                       architecture, scores only rows that see a full past, as a\n"
-          "                       stream does after its first receptive field)\n"
           "  --nll-beta X         supervised: weight each sample's NLL by sigma^(2X), held\n"
           "                       constant in the gradient (beta-NLL; 0 = plain NLL, default;\n"
           "                       1 = squared-error gradient for the means), so the sources\n"
@@ -93,15 +89,15 @@ static void usage(FILE *f)
 
 static int parse_options(int argc, char **argv, sep_options *o)
 {
-    enum { O_OBJ = 256, O_DATA, O_MIX, O_PRIORS, O_SOURCES, O_WEIGHTS, O_LOOK, O_BATCH, O_CROP, O_BURN,
+    enum { O_OBJ = 256, O_DATA, O_MIX, O_PRIORS, O_SOURCES, O_WEIGHTS, O_LOOK, O_BATCH, O_CROP,
            O_NLLB, O_SI, O_GAMMA, O_BETA, O_SSTART, O_SEND, O_SUPW, O_UNSUPW, O_RATE, O_VALF, O_HELP };
     static const struct option options[] = {
         {"objective", required_argument, 0, O_OBJ}, {"data", required_argument, 0, O_DATA},
         {"mixtures", required_argument, 0, O_MIX},  {"priors", required_argument, 0, O_PRIORS},
         {"sources", required_argument, 0, O_SOURCES}, {"weights", required_argument, 0, O_WEIGHTS},
         {"lookahead", required_argument, 0, O_LOOK}, {"batch", required_argument, 0, O_BATCH},
-        {"crop", required_argument, 0, O_CROP},     {"burn-in", required_argument, 0, O_BURN},
-        {"si-sdr-weight", required_argument, 0, O_SI}, {"nll-beta", required_argument, 0, O_NLLB},
+        {"crop", required_argument, 0, O_CROP},     {"si-sdr-weight", required_argument, 0, O_SI},
+        {"nll-beta", required_argument, 0, O_NLLB},
         {"gamma", required_argument, 0, O_GAMMA},   {"beta", required_argument, 0, O_BETA},
         {"sigma-start", required_argument, 0, O_SSTART}, {"sigma-end", required_argument, 0, O_SEND},
         {"sup-weight", required_argument, 0, O_SUPW}, {"unsup-weight", required_argument, 0, O_UNSUPW},
@@ -117,7 +113,6 @@ static int parse_options(int argc, char **argv, sep_options *o)
     const cli_int_option ints[] = {
         {O_LOOK, "--lookahead", &o->lookahead, 0, PS_MAX_LOOKAHEAD},
         {O_BATCH, "--batch", &o->batch, 1, 4096}, {O_CROP, "--crop", &o->crop, 2, 1 << 20},
-        {O_BURN, "--burn-in", &o->burn_in, 0, 1 << 20},
         {O_RATE, "--sample-rate", &o->rate, 1000, 768000}};
     const cli_real_option reals[] = {
         {O_NLLB, "--nll-beta", &o->nll_beta, 0.0, 1.0},
@@ -164,9 +159,9 @@ static int parse_options(int argc, char **argv, sep_options *o)
     if ((o->kind == SEMI) != (o->mixtures != NULL))
         return cli_fail(EXIT_USAGE, "--mixtures: %s", o->kind == SEMI ? "the semi objective needs it"
                                                                        : "only the semi objective reads it"), -1;
-    if (o->crop <= o->lookahead + o->burn_in + 1)
-        return cli_fail(EXIT_USAGE, "--crop: %ld samples leave nothing to score after the lookahead of %ld"
-                        " and the burn-in of %ld", o->crop, o->lookahead, o->burn_in), -1;
+    if (o->crop <= o->lookahead + 1)
+        return cli_fail(EXIT_USAGE, "--crop: %ld samples leave nothing to score after the lookahead of %ld",
+                        o->crop, o->lookahead), -1;
     int N = o->info.n_sources;
     for (int k = 0; k < N; k++) o->info.weights[k] = 1.0f / (float)N;
     if (weights && cli_parse_numbers("--weights", weights, 1e-6, PS_MAX_WEIGHT, o->info.weights, N)) return -1;
@@ -201,36 +196,30 @@ typedef struct sep_objective {
     float prior_sigma;                  /* this step's */
 } sep_objective;
 
-/* Samples of a crop that are scored: those after the lookahead and the burn-in. */
-static long scored_rows(const sep_options *o) { return o->crop - o->lookahead - o->burn_in; }
-
 static double crop_loss(sep_objective *p, int shard, const crop_ref *c, float scale, ps_wavenet *grad)
 {
     const sep_options *o = &p->o;
-    int T = (int)o->crop, N = o->info.n_sources, L = (int)o->lookahead, B = (int)o->burn_in;
+    int T = (int)o->crop, N = o->info.n_sources, L = (int)o->lookahead;
     const prior_data *mixes = c->labelled ? &p->labelled : &p->unlabelled;
     const float *x = mixes->file[c->file].samples + c->start;
     const float *rows = ps_wavenet_train_forward(p->net, p->acts[shard], x, NULL, T);
     float *d_rows = p->d_rows[shard];
     memset(d_rows, 0, sizeof(float) * (size_t)T * 2 * N);
-    /* the losses see the crop from row B on: its first B rows gave context only */
-    x += B, rows += (size_t)B * 2 * N, T -= B;
-    float *d_scored = d_rows + (size_t)B * 2 * N;
     double loss;
     if (c->labelled) {
         const float *src[PS_MAX_SOURCES];
-        for (int k = 0; k < N; k++) src[k] = p->source[k].file[c->file].samples + c->start + B;
+        for (int k = 0; k < N; k++) src[k] = p->source[k].file[c->file].samples + c->start;
         float w = o->kind == SEMI ? (float)o->sup_weight : 1.0f;
         /* the SI-SDR (one figure per crop) weighs like the NLL of one scored sample */
         float si_w = (float)(o->si_weight * (T - L));
         loss = w * ps_separator_supervised_loss(N, L, rows, T, src, (float)o->nll_beta, si_w,
-                                                scale * w, d_scored, NULL);
+                                                scale * w, d_rows, NULL);
     } else {
         ps_rng rng;
         ps_rng_seed(&rng, c->seed);
         ps_elbo_settings set = {(float)o->gamma, (float)o->beta, p->prior_sigma};
         float w = o->kind == SEMI ? (float)o->unsup_weight : 1.0f;
-        loss = w * ps_separator_elbo_loss(p->elbo[shard], &set, x, rows, T, &rng, scale * w, d_scored, NULL);
+        loss = w * ps_separator_elbo_loss(p->elbo[shard], &set, x, rows, T, &rng, scale * w, d_rows, NULL);
     }
     if (grad) ps_wavenet_train_backward(p->net, p->acts[shard], d_rows, grad, NULL);
     return loss;
@@ -240,7 +229,7 @@ static double sep_shard(void *ctx, int shard, ps_wavenet *grad)
 {
     sep_objective *p = ctx;
     long first = shard * p->n_crops / TRAINER_SHARDS, last = (shard + 1) * p->n_crops / TRAINER_SHARDS;
-    float scale = 1.0f / (float)(p->o.batch * scored_rows(&p->o)); /* per scored sample */
+    float scale = 1.0f / (float)(p->o.batch * (p->o.crop - p->o.lookahead)); /* per scored sample */
     double loss = 0.0;
     for (long i = first; i < last; i++) loss += crop_loss(p, shard, &p->batch[i], scale, grad);
     return loss;
@@ -284,17 +273,17 @@ static double sep_validate(void *ctx)
         crop_ref c = {.file = f, .start = d->file[f].split, .seed = 0x7a1 + (uint64_t)i, .labelled = use_labels};
         if (!use_labels) {
             p->prior_sigma = (float)o->sigma_end;
-            total += crop_loss(p, 0, &c, 1.0f, NULL) / (double)scored_rows(o);
+            total += crop_loss(p, 0, &c, 1.0f, NULL) / (double)(o->crop - L);
             terms++;
             continue;
         }
         const float *rows = ps_wavenet_train_forward(p->net, p->acts[0], crops[i], NULL, (int)o->crop);
-        long m = scored_rows(o), B = o->burn_in;
+        long m = o->crop - L;
         float *mean = p->d_rows[0]; /* scratch: one source's means */
         for (int k = 0; k < N; k++) {
-            for (long t = 0; t < m; t++) mean[t] = rows[(size_t)(B + t + L) * 2 * N + k];
+            for (long t = 0; t < m; t++) mean[t] = rows[(size_t)(t + L) * 2 * N + k];
             /* a silent source (a --drop data set) has no SI-SDR: left out of the mean */
-            double v = ps_si_sdr(mean, p->source[k].file[f].samples + c.start + B, m);
+            double v = ps_si_sdr(mean, p->source[k].file[f].samples + c.start, m);
             if (!isnan(v)) total += v, terms++;
         }
     }
@@ -382,7 +371,6 @@ int cmd_train_separator(int argc, char **argv)
     trainer_add_extra(&tr, "train.objective", "%s", kinds[o->kind]);
     trainer_add_extra(&tr, "train.batch", "%ld", o->batch);
     trainer_add_extra(&tr, "train.crop", "%ld", o->crop);
-    trainer_add_extra(&tr, "train.burn_in", "%ld", o->burn_in);
     trainer_add_extra(&tr, "train.val_fraction", "%.17g", o->val_fraction);
     trainer_add_extra(&tr, "train.data", "%s", o->data);
     trainer_add_extra(&tr, "train.nll_beta", "%.17g", o->nll_beta);
@@ -398,7 +386,7 @@ int cmd_train_separator(int argc, char **argv)
     if (!rc) {
         int sup = o->kind != UNSUPERVISED;
         tr.obj = (trainer_objective){.ctx = &p, .draw = sep_draw, .shard = sep_shard, .validate = sep_validate,
-                                     .loss_scale = 1.0 / ((double)o->batch * scored_rows(o)),
+                                     .loss_scale = 1.0 / ((double)o->batch * (o->crop - o->lookahead)),
                                      .samples_per_step = (double)(o->batch * o->crop) * (o->kind == SEMI ? 2 : 1),
                                      .loss_column = "train_loss_nats",
                                      .val_column = sup ? "val_si_sdr_db" : "val_neg_elbo_nats",

@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <sys/stat.h>
 
-#include "audio_files.h"
 #include "cli_harness.h"
 #include "priorsep/model_file.h"
 #include "priorsep/separator.h"
@@ -90,42 +89,6 @@ START_TEST(each_objective_trains_a_usable_separator)
 }
 END_TEST
 
-/* --burn-in: the first rows of each crop give context only. Validation reads the crop at
- * the start of each file's held-out tail (sample 43,200 of 48,000 at --val-fraction 0.1).
- * Here every source is silent from 500 samples into that crop on: with --burn-in 500
- * validation scores only silent sources (no SI-SDR, so the figure is NaN), without it
- * the figure is finite; scoring the wrong rows would give the opposite. The recipe
- * records the option, and the unsupervised objective takes it too. */
-START_TEST(burn_in_leaves_rows_unscored)
-{
-    const char *names[4] = {"sine", "square", "sawtooth", "triangle"};
-    ck_assert_int_eq(shell("mkdir -p quiet/a && cp items/00000/mix.wav quiet/a/"), 0);
-    for (int k = 0; k < 4; k++) {
-        char path[512];
-        snprintf(path, sizeof path, "%s/items/00000/%s.wav", dir, names[k]);
-        SF_INFO info;
-        float *x = audio_file_read(path, &info);
-        ck_assert_int_eq(info.frames, 48000);
-        memset(x + 43200 + 500, 0, sizeof(float) * (48000 - 43700));
-        snprintf(path, sizeof path, "%s/quiet/a/%s.wav", dir, names[k]);
-        audio_file_write_mono(path, info.samplerate, x, info.frames);
-        free(x);
-    }
-    ck_assert_int_eq(run("train separator --data quiet --out b.safetensors --log b.csv "
-                         "--burn-in 500 " TINY), 0);
-    check_separator("b.safetensors");
-    ck_assert_int_eq(shell("awk -F, 'NR > 1 && $5 != \"\" {print $5}' b.csv | grep -q . && "
-                           "awk -F, 'NR > 1 && $5 != \"\" && $5 !~ /nan/ {exit 1}' b.csv"), 0);
-    ck_assert_int_eq(shell("grep -aq -- '--burn-in 500' b.safetensors"), 0);
-    ck_assert_int_eq(run("train separator --data quiet --out c.safetensors --log c.csv " TINY), 0);
-    ck_assert_int_eq(shell("awk -F, 'NR > 1 && $5 != \"\" {print $5}' c.csv | grep -q . && "
-                           "! grep -qi nan c.csv"), 0);
-    ck_assert_int_eq(run("train separator --objective unsupervised --priors priors --data mixes "
-                         "--out bu.safetensors --burn-in 300 " TINY), 0);
-    check_separator("bu.safetensors");
-}
-END_TEST
-
 /* A --drop data set has silent sources, which have no SI-SDR: validation averages over
  * the others instead of becoming NaN. Trained with --nll-beta, which the model's recipe records. */
 START_TEST(validation_skips_silent_sources)
@@ -167,8 +130,6 @@ START_TEST(supervised_needs_sources_unsupervised_needs_priors)
         {"train separator --priors priors --data items --mixtures mixes --out u.safetensors", 2, "--mixtures", NULL},
         {"train separator --objective magic --data items --out u.safetensors", 2, "--objective", NULL},
         {"train separator --data items --out u.safetensors --crop 8 --lookahead 8", 2, "--crop", NULL},
-        {"train separator --data items --out u.safetensors --crop 600 --lookahead 8 --burn-in 591", 2,
-         "burn-in of 591", NULL},
         {"train separator --data items --out u.safetensors --weights 1,2", 2, "--weights", NULL},
         {"train separator --out u.safetensors", 2, "--data", NULL},
         {"train separator --objective unsupervised --priors nowhere --data mixes --out u.safetensors " TINY,
@@ -186,7 +147,6 @@ Suite *suite(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, each_objective_trains_a_usable_separator);
     tcase_add_test(tc, validation_skips_silent_sources);
-    tcase_add_test(tc, burn_in_leaves_rows_unscored);
     tcase_add_test(tc, held_out_parts_shorter_than_a_crop_are_reported);
     tcase_add_test(tc, supervised_needs_sources_unsupervised_needs_priors);
     suite_add_tcase(s, tc);
