@@ -74,19 +74,22 @@ static void add_common_extras(trainer *tr)
     trainer_add_extra(tr, "train.init", "%s", o->init ? o->init : "");
 }
 
-/* --init: the weights of an existing model of the same architecture. */
+/* --init: the weights of an existing model of the same architecture, or of one with
+ * fewer stacks, which the new stacks deepen (they start as identity). */
 static int load_init(trainer *tr, const ps_wavenet_config *cfg)
 {
     ps_error err;
     ps_wavenet *init = ps_model_load(tr->o.init, NULL, &err);
     if (!init) return cli_fail(EXIT_RUNTIME, "--init: %s", err.msg);
-    int same = ps_wavenet_config_equal(ps_wavenet_config_of(init), cfg);
-    if (same)
+    int rc = 0;
+    if (ps_wavenet_config_equal(ps_wavenet_config_of(init), cfg))
         memcpy(ps_wavenet_params(tr->ck.net), ps_wavenet_params(init),
                sizeof(float) * ps_wavenet_num_params(init));
+    else if (ps_wavenet_grow(tr->ck.net, init, &err))
+        rc = cli_fail(EXIT_USAGE, "--init: %s has another architecture than the options give (%s)",
+                      tr->o.init, err.msg);
     ps_wavenet_destroy(init);
-    return same ? 0 : cli_fail(EXIT_USAGE, "--init: %s has another architecture than the options give",
-                               tr->o.init);
+    return rc;
 }
 
 static int same_info(const ps_model_info *a, const ps_model_info *b)

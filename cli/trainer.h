@@ -44,7 +44,8 @@ enum { TRAINER_OPTION_FIRST = 2000 };
     "  --checkpoint-every N (default 200)\n"                                              \
     "  --log FILE           CSV log (default MODEL.csv)\n"                                \
     "  --resume             continue from the checkpoint (same options required)\n"      \
-    "  --init MODEL         start from this model's weights (same architecture)\n"       \
+    "  --init MODEL         start from this model's weights (same architecture, or fewer\n" \
+    "                       --stacks: the stacks it lacks start as identity)\n"        \
     "  --seed N             (default 1)   --threads N (1 or 2, default 2)\n"              \
     "  --force              replace MODEL   --quiet   no progress bar\n"
 

@@ -157,6 +157,47 @@ START_TEST(conditioning_changes_output)
 }
 END_TEST
 
+/* A model grown by a stack computes what it was grown from: the new layers' residual and
+ * skip outputs are zero, so they add exact zeros and the outputs are bitwise equal. Their
+ * convolutions keep their random weights, from which training moves on. Another width,
+ * or no more stacks than the source, is refused. */
+START_TEST(grown_model_computes_the_same)
+{
+    ps_wavenet_config one = small_config();
+    one.stacks = 1;
+    fixture f = make_fixture(one, 100, 13);
+    ps_wavenet_config three = small_config();
+    ps_error err;
+    ps_wavenet *grown = ps_wavenet_create(&three, &err);
+    ck_assert_msg(grown != NULL, "%s", err.msg);
+    ps_wavenet_init_random(grown, 14);
+    ck_assert_msg(ps_wavenet_grow(grown, f.net, &err) == 0, "%s", err.msg);
+    float *out = malloc(sizeof(float) * 100 * (size_t)f.O);
+    ck_assert_int_eq(ps_wavenet_forward(grown, f.x, 1, 100, f.cond, out, &err), 0);
+    ck_assert(memcmp(out, f.full, sizeof(float) * 100 * (size_t)f.O) == 0);
+    /* the last layer of the third stack: its convolution is random, its skip zero */
+    ps_tensor_view v;
+    int found = 0;
+    for (int i = 0; i < ps_wavenet_num_tensors(grown); i++) {
+        ps_wavenet_tensor(grown, i, &v);
+        if (strcmp(v.name, "layers.11.conv.w") == 0) found++, ck_assert(v.data[0] != 0.0f);
+        if (strcmp(v.name, "layers.11.skip.w") == 0) found++, ck_assert(v.data[0] == 0.0f);
+    }
+    ck_assert_int_eq(found, 2);
+
+    ck_assert_int_eq(ps_wavenet_grow(f.net, grown, &err), -1); /* fewer stacks */
+    ck_assert_ptr_nonnull(strstr(err.msg, "fewer stacks"));
+    ps_wavenet_config wider = small_config();
+    wider.residual = 9;
+    ps_wavenet *other = ps_wavenet_create(&wider, &err);
+    ck_assert_int_eq(ps_wavenet_grow(other, f.net, &err), -1);
+    ps_wavenet_destroy(other);
+    ps_wavenet_destroy(grown);
+    free(out);
+    free_fixture(&f);
+}
+END_TEST
+
 START_TEST(batch_rows_are_independent)
 {
     fixture f = make_fixture(small_config(), 200, 13);
@@ -316,6 +357,7 @@ Suite *suite(void)
     tcase_add_test(tc, stream_splits_frames_longer_than_max);
     tcase_add_test(tc, stream_reset_restarts_from_silence);
     tcase_add_test(tc, conditioning_changes_output);
+    tcase_add_test(tc, grown_model_computes_the_same);
     tcase_add_test(tc, batch_rows_are_independent);
     tcase_add_test(tc, causality_of_full_sequence);
     tcase_add_test(tc, stream_turns_denormals_off_and_restores);

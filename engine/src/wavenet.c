@@ -227,6 +227,31 @@ void ps_wavenet_init_random(ps_wavenet *net, uint64_t seed)
     }
 }
 
+int ps_wavenet_grow(ps_wavenet *net, const ps_wavenet *from, ps_error *err)
+{
+    ps_wavenet_config same = from->cfg;
+    same.stacks = net->cfg.stacks;
+    if (!ps_wavenet_config_equal(&same, &net->cfg) || from->cfg.stacks >= net->cfg.stacks) {
+        ps_error_set(err, "only a model of the same architecture with fewer stacks can be grown");
+        return -1;
+    }
+    /* the tables are in layer order, so from's tensors come in the same order as net's */
+    int j = 0;
+    for (int i = 0; i < net->n_tensors; i++) {
+        ps_tensor_view *v = &net->tensor[i];
+        if (j < from->n_tensors && strcmp(from->tensor[j].name, v->name) == 0) {
+            memcpy(v->data, from->tensor[j++].data, sizeof(float) * v->numel);
+        } else if (strstr(v->name, ".res.") || strstr(v->name, ".skip.")) {
+            memset(v->data, 0, sizeof(float) * v->numel); /* a new output: identity */
+        }
+    }
+    if (j < from->n_tensors) {
+        ps_error_set(err, "%s has no place in the grown model", from->tensor[j].name);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- the steps of a forward pass ----------------------------------------------------- */
 
 void wavenet_gate_bias(const ps_wavenet *net, int l, const float *cond, float *zbias)

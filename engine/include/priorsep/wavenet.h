@@ -75,6 +75,12 @@ float *ps_wavenet_params(ps_wavenet *net);
 size_t ps_wavenet_num_params(const ps_wavenet *net);
 /* Scaled uniform (fan-in) initialization, reproducible from the seed. */
 void ps_wavenet_init_random(ps_wavenet *net, uint64_t seed);
+/* Deepens a trained model: net (initialized, e.g. at random) takes every parameter of
+ * `from`, which must have the same architecture but fewer stacks. The layers `from` lacks
+ * keep their convolutions and start with zero residual and skip outputs, as does the
+ * residual output that `from`'s last layer did not have, so net computes what `from`
+ * computes and training goes on from there. -1 with a message if the two do not fit. */
+int ps_wavenet_grow(ps_wavenet *net, const ps_wavenet *from, ps_error *err);
 
 /* Named tensors, in a fixed order, for model files. Names:
  *   input.w [input_kernel, 1, residual]   input.b [residual]
