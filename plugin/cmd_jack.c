@@ -37,7 +37,7 @@ static void usage(FILE *f)
           "                 summary stay)\n"
           "\n"
           "example: priorsep jack --model models/toy --connect\n"
-          "(live use wants K = 0: one refinement step costs about 15 times as much CPU)\n",
+          "(live use wants K = 0: K = 1 costs about 5 times as much CPU)\n",
           f);
 }
 
