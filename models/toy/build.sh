@@ -66,13 +66,14 @@ fi
 if [ "$what" = separators ] || [ "$what" = all ]; then
     # separators see more items than the priors: 2,000 of the train split
     $priorsep data toy --out "$work/sep-train" --split train --items 2000 --seed 1 --force --quiet
-    # supervised, in eleven runs, each from the last one's weights, all with beta-NLL
+    # supervised, in twelve runs, each from the last one's weights, all with beta-NLL
     # (--nll-beta 1: the plain NLL lets the well-predicted square starve the sine and
     # the triangle of gradient): 5,000 steps at lr 2e-3, then 5,000 at 1e-3, 8,000 at
     # 7e-4, 8,000 at 5e-4, 24,000 at 7e-4, 10,000 at 4e-4 and 30,000 at 3e-4 with two
     # stacks; then deeper, each new stack starting as identity (--init grows the last
     # run's model): 12,000 at 5e-4 with three stacks, 22,000 at 4e-4 with four,
-    # 20,000 at 4e-4 with five and 10,000 at 2.5e-4 with six
+    # 20,000 at 4e-4 with five, 10,000 at 2.5e-4 with six and 12,000 at 2.5e-4 with
+    # seven
     separator_runs sup 8 2048 $toy/separator.safetensors \
         "$work/sep-train 5000 2e-3 200" "$work/sep-train 5000 1e-3 100" \
         "$work/sep-train 8000 7e-4 100" "$work/sep-train 8000 5e-4 100" \
@@ -80,7 +81,8 @@ if [ "$what" = separators ] || [ "$what" = all ]; then
         "$work/sep-train 30000 3e-4 100" "$work/sep-train 12000 5e-4 200 --stacks 3 --seed 21" \
         "$work/sep-train 22000 4e-4 200 --stacks 4 --seed 22" \
         "$work/sep-train 20000 4e-4 200 --stacks 5 --seed 23" \
-        "$work/sep-train 10000 2.5e-4 200 --stacks 6 --seed 24"
+        "$work/sep-train 10000 2.5e-4 200 --stacks 6 --seed 24" \
+        "$work/sep-train 12000 2.5e-4 200 --stacks 7 --seed 25"
     # unsupervised, no true source anywhere: items sampled from the priors (at noise
     # level 0.1), mixed, and the separator trained on them with beta-NLL. Nine runs:
     # 4,000 steps at lr 2e-3 and 6,000 at 1e-3 on items from the priors' first runs
