@@ -84,14 +84,15 @@ if [ "$what" = separators ] || [ "$what" = all ]; then
         "$work/sep-train 10000 2.5e-4 200 --stacks 6 --seed 24" \
         "$work/sep-train 12000 2.5e-4 200 --stacks 7 --seed 25"
     # unsupervised, no true source anywhere: items sampled from the priors (at noise
-    # level 0.1), mixed, and the separator trained on them with beta-NLL. Nine runs:
+    # level 0.1), mixed, and the separator trained on them with beta-NLL. Ten runs:
     # 4,000 steps at lr 2e-3 and 6,000 at 1e-3 on items from the priors' first runs
     # (the set shipped before the priors' second runs); 6,000 at 1e-3 on items from the
     # shipped priors, pitch-balanced (--pool 4: a prior's samples cluster around a few
     # pitches, and the separator fails on the pitches it rarely saw); then 6,000 at
     # 5e-4 and 6,000 at 3e-4 on those and as many again with their pitch moved by up
     # to an octave (--shift-octaves 1: pitches the priors hardly draw); then 6,000 at
-    # 3e-4 four times, each time with 400 more shifted items (seeds 2 to 5)
+    # 3e-4 four times, each time with 400 more shifted items (seeds 2 to 5); then
+    # 6,000 at 3e-4 with a third stack on the balanced and first shifted items
     $priorsep data priors --priors "$work/priors-1" --out "$work/prior-items-1" --items 400 \
         --seconds 1.5 --sigma 0.1 --seed 1 --force --quiet
     items=$work/prior-items
@@ -114,7 +115,7 @@ if [ "$what" = separators ] || [ "$what" = all ]; then
         "$work/uns-sets-1 6000 1e-3 100" "$work/uns-sets-2 6000 5e-4 100" \
         "$work/uns-sets-2 6000 3e-4 100" "$work/uns-sets-3 6000 3e-4 100" \
         "$work/uns-sets-4 6000 3e-4 100" "$work/uns-sets-5 6000 3e-4 100" \
-        "$work/uns-sets-6 6000 3e-4 100"
+        "$work/uns-sets-6 6000 3e-4 100" "$work/uns-sets-2 6000 3e-4 100 --stacks 3"
     for model in separator separator-unsupervised; do
         # the headline: K = 0 on the first 200 test items; refinement (slower) on 50
         $priorsep eval separation --model $toy/$model.safetensors --data "$work/test" \
